@@ -1,0 +1,172 @@
+"""The ``mathlens`` command: train, eval, report, presets, quickstart.
+
+User mistakes end with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
+                     "description"}
+
+
+def _flat(d: dict, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "task":
+            out.update(_flat(v, key + "."))
+        elif k == "task":
+            out.update({f"task.{tk}": tv for tk, tv in v.items()})
+        else:
+            out[key] = v
+    return out
+
+
+def prepare_run(target: str, overrides: list[str], out: str | None):
+    """(config, run dir, resuming?) for ``mathlens train TARGET``; TARGET is a preset or a run directory."""
+    from .config import apply_overrides, config_from_dict, resolve
+    from .io import write_text
+    from .run import CONFIG, Run
+
+    if (Path(target) / CONFIG).exists():
+        run = Run(target)
+        old = run.cfg.to_dict()
+        cfg = config_from_dict(apply_overrides(old, overrides))
+        changed = {k for k, v in _flat(cfg.to_dict()).items() if _flat(old).get(k) != v}
+        if changed - RESUME_MAY_CHANGE:
+            bad = sorted(changed - RESUME_MAY_CHANGE)[0]
+            raise UserError(f"--set {bad}: cannot change an existing run's {bad}; "
+                            f"only {', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
+        if changed:
+            write_text(run.path / CONFIG, cfg.to_toml())
+        return cfg, run.path, True
+    if out is None and ("/" in target or target.startswith(".")) and Path(target).exists():
+        raise UserError(f"{target}: not a run directory (no {CONFIG}) and not a preset")
+    cfg = resolve(target, overrides)
+    run_dir = Path(out) if out else Path("runs") / Path(target).name
+    if (run_dir / CONFIG).exists():
+        existing = Run(run_dir).cfg
+        if existing.to_dict() != cfg.to_dict():
+            raise UserError(f"--out {run_dir}: holds a run with another config; choose a new --out, "
+                            f"or resume it with `mathlens train {run_dir}`")
+        return cfg, run_dir, True
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / CONFIG, cfg.to_toml())
+    return cfg, run_dir, False
+
+
+def cmd_train(args) -> int:
+    from .training.trainer import Trainer
+
+    cfg, run_dir, resuming = prepare_run(args.target, args.set or [], args.out)
+    trainer = Trainer(cfg, run_dir, quiet=args.quiet)
+    if resuming and trainer.done:
+        print(f"{run_dir}: already trained to {trainer.examples} examples "
+              f"(raise it with --set train.max_examples=N)")
+        return 0
+    if resuming:
+        print(f"{run_dir}: resuming at step {trainer.step} ({trainer.examples} examples)")
+    last = trainer.run()
+    print(f"{run_dir}: trained {trainer.examples} examples in {trainer.train_time:.0f}s; "
+          + ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith("acc@")))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluation.run_eval import eval_run, format_summary
+
+    summary, path = eval_run(args.run, size=args.size, seed=args.seed, beam=args.beam,
+                             batch_size=args.batch_size)
+    print(format_summary(summary))
+    print(f"records: {path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report.html import write_report
+
+    print(f"report: {write_report(args.run)}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from .config import load_preset, preset_names
+
+    names = preset_names()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {load_preset(name).get('description', '')}")
+    return 0
+
+
+def cmd_quickstart(args) -> int:
+    from .evaluation.run_eval import eval_run, format_summary
+    from .report.html import write_report
+    from .training.trainer import Trainer
+
+    cfg, run_dir, _ = prepare_run("quickstart", args.set or [], args.out)
+    print(f"mathlens quickstart: {cfg.description}")
+    trainer = Trainer(cfg, run_dir, quiet=args.quiet)
+    if not trainer.done:
+        trainer.run()
+    summary, records = eval_run(run_dir)
+    print(format_summary(summary))
+    print(f"records: {records}")
+    print(f"report:  {write_report(run_dir)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mathlens", description="Train, evaluate and look inside math transformers.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a preset into a run directory, or resume a run")
+    t.add_argument("target", help="preset name (see `mathlens presets`) or an existing run directory")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    t.add_argument("--out", help="run directory (default runs/<preset name>)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a run on a fresh seeded test set; writes per-sample records")
+    e.add_argument("run")
+    e.add_argument("--size", type=int, help="test problems (default: the run's eval.size)")
+    e.add_argument("--seed", type=int, help="test-set seed (default: the run's eval.seed)")
+    e.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    e.add_argument("--batch-size", type=int, help="problems decoded at once")
+    e.set_defaults(func=cmd_eval)
+
+    r = sub.add_parser("report", help="write RUN/report.html: curves, accuracy table, examples")
+    r.add_argument("run")
+    r.set_defaults(func=cmd_report)
+
+    ps = sub.add_parser("presets", help="list the shipped experiments")
+    ps.set_defaults(func=cmd_presets)
+
+    q = sub.add_parser("quickstart", help="train, evaluate and report the built-in default in a few minutes")
+    q.add_argument("--out", default="runs/quickstart")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_quickstart)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"mathlens: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nmathlens: interrupted; the checkpoint is saved, run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

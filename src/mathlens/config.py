@@ -1,0 +1,287 @@
+"""RunConfig: every setting of a run, validated, documented, loaded from TOML presets with --set overrides.
+
+A config is plain nested dataclasses. Each field carries its help text and its allowed values in the field
+metadata, so the validator can name the field and what is allowed whenever a value is wrong, and suggest the
+closest key when a name is mistyped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import tomli_w
+
+from .errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def opt(default, help: str, *, min=None, max=None, choices=None):
+    """A documented config field with optional bounds or a list of allowed values."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class EncodingConfig:
+    input: str = opt("P1000", "number encoding of the matrix the model reads", choices=None)
+    output: str = opt("P1000", "number encoding of the matrix the model writes", choices=None)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = opt("seq2seq", "model family", choices=["seq2seq"])
+    enc_layers: int = opt(2, "encoder layers", min=1, max=64)
+    dec_layers: int = opt(2, "decoder layers", min=1, max=64)
+    d_model: int = opt(256, "width of the residual stream", min=8, max=8192)
+    n_heads: int = opt(8, "attention heads (must divide d_model)", min=1, max=128)
+    d_ff: int = opt(0, "hidden width of the MLP; 0 means 4 * d_model", min=0, max=65536)
+    dropout: float = opt(0.0, "dropout probability", min=0.0, max=0.9)
+    share_embeddings: bool = opt(True, "one token embedding for encoder, decoder and output layer (LAWT)")
+
+
+@dataclass
+class TrainConfig:
+    max_examples: int = opt(1_000_000, "training examples in all (LAWT's 'epoch' is 300,000)", min=1)
+    batch_size: int = opt(64, "examples per optimiser step", min=1, max=1 << 20)
+    lr: float = opt(1e-4, "peak learning rate", min=0.0, max=10.0)
+    min_lr: float = opt(0.0, "learning rate at the end of a cosine schedule", min=0.0, max=10.0)
+    warmup: int = opt(1000, "linear warm-up steps", min=0)
+    schedule: str = opt("cosine", "decay after warm-up", choices=["cosine", "inverse_sqrt", "constant"])
+    clip: float = opt(5.0, "gradient norm clipping; 0 disables", min=0.0)
+    weight_decay: float = opt(0.0, "AdamW weight decay", min=0.0)
+    beta1: float = opt(0.9, "AdamW beta1", min=0.0, max=1.0)
+    beta2: float = opt(0.999, "AdamW beta2", min=0.0, max=1.0)
+    dataset_size: int = opt(0, "0: fresh problems for every batch; N: a fixed training set of N problems", min=0)
+    eval_every: int = opt(50_000, "examples between evaluations (and checkpoints)", min=1)
+    eval_size: int = opt(1000, "problems in the periodic test set", min=1)
+    log_every: int = opt(50, "optimiser steps between training-metric records", min=1)
+    device: str = opt("auto", "auto picks CUDA when present", choices=["auto", "cpu", "cuda"])
+    precision: str = opt("auto", "auto: bf16 autocast on CUDA, fp32 on CPU", choices=["auto", "fp32", "bf16"])
+    threads: int = opt(0, "CPU threads; 0 means one per available core", min=0, max=1024)
+    compile: bool = opt(False, "torch.compile the model")
+
+
+@dataclass
+class EvalConfig:
+    size: int = opt(10_000, "test problems for `mathlens eval`", min=1)
+    seed: int = opt(1234, "seed of the test set (separate from the training seed)", min=0)
+    batch_size: int = opt(500, "problems decoded at once", min=1)
+    beam: int = opt(1, "beam size; 1 is greedy decoding", min=1, max=1)
+
+
+@dataclass
+class RunConfig:
+    description: str = opt("", "one line saying what this run is")
+    seed: int = opt(0, "fixes the training data and the initial weights", min=0)
+    task: dict = opt({"name": "transpose"}, "task name and its options (see `mathlens presets --task NAME`)")
+    encoding: EncodingConfig = field(default_factory=EncodingConfig, metadata={"help": "number encodings"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the transformer"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation"})
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "evaluation"})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def build_task(self):
+        from . import tasks
+
+        options = {k: v for k, v in self.task.items() if k != "name"}
+        return tasks.get(self.task["name"], **options)
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+
+def _type_name(tp) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
+            dict: "a table"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(value, tp, where: str):
+    """value as type tp, or a UserError naming the field and the expected type."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for alt in typing.get_args(tp):
+            try:
+                return _coerce(value, alt, where)
+            except UserError:
+                pass
+        raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is list:
+        if isinstance(value, list):
+            return value
+    elif tp is dict:
+        if isinstance(value, dict):
+            return value
+    raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _check_bounds(value, meta: dict, where: str):
+    choices, lo, hi = meta.get("choices"), meta.get("min"), meta.get("max")
+    if choices is not None and value not in choices:
+        raise UserError(f"{where}: {value!r} is not allowed; choose from {', '.join(map(str, choices))}")
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if lo is not None and v < lo:
+                raise UserError(f"{where}: {v!r} is below the minimum {lo}")
+            if hi is not None and v > hi:
+                raise UserError(f"{where}: {v!r} is above the maximum {hi}")
+
+
+def unknown_key(key: str, allowed, where: str) -> UserError:
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
+    hint = f"; did you mean {where + '.' if where else ''}{close[0]}?" if close else ""
+    return UserError(f"unknown config key {where + '.' if where else ''}{key}{hint} "
+                     f"(allowed: {', '.join(allowed)})")
+
+
+def build_dataclass(cls, data: dict, prefix: str = ""):
+    """Validate a dict against dataclass ``cls`` (recursively) and build it. Raises UserError."""
+    if not isinstance(data, dict):
+        raise UserError(f"{prefix or 'config'}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise unknown_key(key, fields, prefix)
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        where = f"{prefix}.{name}" if prefix else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = build_dataclass(tp, data[name], where)
+            continue
+        value = _coerce(data[name], tp, where)
+        _check_bounds(value, dict(f.metadata), where)
+        kwargs[name] = value
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check:
+        check(prefix)
+    return obj
+
+
+def _validate_run(cfg: RunConfig) -> None:
+    from . import encodings, tasks
+
+    if "name" not in cfg.task:
+        raise UserError("task.name: missing; choose from " + ", ".join(tasks.REGISTRY))
+    cfg.build_task()  # validates task options
+    for side in ("input", "output"):
+        name = getattr(cfg.encoding, side)
+        if name not in encodings.REGISTRY:
+            close = difflib.get_close_matches(name, encodings.REGISTRY, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserError(f"encoding.{side}: unknown encoding {name!r}{hint}; "
+                            f"choose from {', '.join(encodings.REGISTRY)}")
+    m = cfg.model
+    if m.d_model % m.n_heads:
+        raise UserError(f"model.n_heads: {m.n_heads} does not divide model.d_model={m.d_model}")
+    if cfg.train.min_lr > cfg.train.lr:
+        raise UserError(f"train.min_lr: {cfg.train.min_lr} is above train.lr={cfg.train.lr}")
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    cfg = build_dataclass(RunConfig, data)
+    _validate_run(cfg)
+    return cfg
+
+
+# ------------------------------------------------------------------------------------ presets and overrides
+
+PRESET_ROOT = resources.files("mathlens") / "presets"
+
+
+def preset_names() -> list[str]:
+    root = Path(str(PRESET_ROOT))
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.toml"))
+
+
+def load_preset(name: str) -> dict:
+    names = preset_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UserError(f"unknown preset {name!r}{hint} (see `mathlens presets`)")
+    return tomllib.loads((Path(str(PRESET_ROOT)) / f"{name}.toml").read_text())
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    """'train.lr=3e-4' -> ('train.lr', 0.0003). Values are TOML; anything that is not TOML is a string."""
+    if "=" not in item:
+        raise UserError(f"--set {item!r}: expected key=value, e.g. train.lr=3e-4")
+    key, raw = item.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict, items: list[str]) -> dict:
+    """Set dotted keys in a nested dict; unknown sections and keys are caught by validation later."""
+    data = _deepcopy(data)
+    for item in items:
+        key, value = parse_override(item)
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            sub = node.setdefault(part, {})
+            if not isinstance(sub, dict):
+                raise UserError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a section")
+            node = sub
+        node[parts[-1]] = value
+    return data
+
+
+def _deepcopy(d):
+    return {k: _deepcopy(v) for k, v in d.items()} if isinstance(d, dict) else d
+
+
+def resolve(preset: str, overrides: list[str] = ()) -> RunConfig:
+    """Preset name + --set overrides -> a validated RunConfig."""
+    return config_from_dict(apply_overrides(load_preset(preset), list(overrides)))
+
+
+def load_config_file(path: Path) -> RunConfig:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    return config_from_dict(data)

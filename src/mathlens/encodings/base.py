@@ -1,0 +1,104 @@
+"""The Encoding contract: arrays of numbers <-> arrays of token ids, vectorised both ways.
+
+An encoding writes every number with at most ``width`` tokens. ``encode`` returns an array with one extra
+trailing axis of length ``width``, right-padded with ``-1`` where a number takes fewer tokens (P10 writes zero
+as ``+ 0 E0``: 3 of its 5). Ids are *local* to the encoding (indices into ``vocab``); the sequence layer
+maps them into the run's shared vocabulary.
+
+Decoding never raises: it returns the values and a validity mask, and invalid numbers come back as NaN.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+PAD = -1  # "no token" inside a number's fixed-width slot
+
+
+class Encoding(ABC):
+    """Base class of number encodings.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"P1000"``.
+    vocab : list[str]
+        The symbols this encoding uses; local id ``i`` is ``vocab[i]``.
+    width : int
+        Most tokens one number takes.
+    """
+
+    name: str
+    vocab: list[str]
+    width: int
+
+    @abstractmethod
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Numbers of any shape S -> int64 ids of shape S + (width,), padded with -1."""
+
+    @abstractmethod
+    def decode(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of shape S + (width,) (padded with -1) -> (float64 values of shape S, bool valid of shape S)."""
+
+    @abstractmethod
+    def is_start(self, ids: np.ndarray) -> np.ndarray:
+        """Bool mask of the ids that begin a number: how a token stream is cut into numbers."""
+
+    def tokens(self, x) -> list[str]:
+        """The human-readable tokens of one number, e.g. ``get("P10").tokens(3.14) == ["+", "3", "1", "4", "E-2"]``."""
+        ids = self.encode(np.asarray([x]))[0]
+        return [self.vocab[i] for i in ids if i != PAD]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, vocab={len(self.vocab)}, width={self.width})"
+
+
+def decimal_parts(x: np.ndarray, precision: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split reals into printf ``%.{precision}e`` parts, vectorised.
+
+    Returns (negative, mantissa, exponent) with ``|x| ~= mantissa * 10**exponent``, mantissa an integer of
+    exactly ``precision + 1`` digits (or 0 for x == 0), rounded as C's printf rounds (so 999.5 -> 100e1).
+
+    Floating-point division can land a hair off an exact tie; those rare entries are re-done with Python's
+    correctly rounded formatting, so the result equals printf's for every finite double.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    negative = np.signbit(x)
+    nonzero = a > 0
+    safe = np.where(nonzero, a, 1.0)
+    e10 = np.floor(np.log10(safe)).astype(np.int64) - precision
+    scaled = _scale(safe, e10)
+    # log10 can be off by one just below a power of ten: fix the exponent, rescale.
+    low, high = scaled < 10**precision - 0.5, scaled >= 10 ** (precision + 1) - 0.5
+    e10 = e10 - low + high
+    scaled = np.where(low | high, _scale(safe, e10), scaled)
+    mantissa = np.rint(scaled)
+    overflow = mantissa >= 10 ** (precision + 1)
+    mantissa = np.where(overflow, 10**precision, mantissa)
+    e10 = e10 + overflow
+    # Entries whose rounding is ambiguous in float arithmetic: defer to correctly rounded formatting.
+    frac = scaled - np.floor(scaled)
+    doubtful = nonzero & (np.abs(frac - 0.5) < 1e-6)
+    for idx in zip(*np.nonzero(doubtful)):
+        m, e = (f"%.{precision}e" % a[idx]).split("e")
+        mantissa[idx] = int(m.replace(".", ""))
+        e10[idx] = int(e) - precision
+    mantissa = np.where(nonzero, mantissa, 0).astype(np.int64)
+    e10 = np.where(nonzero, e10, 0)
+    return negative, mantissa, e10
+
+
+def _scale(a: np.ndarray, e10: np.ndarray) -> np.ndarray:
+    """a / 10**e10, multiplying by an exact power of ten where the exponent is negative."""
+    e = np.clip(e10, -300, 300).astype(np.float64)
+    return np.where(e10 >= 0, a / np.power(10.0, e), a * np.power(10.0, -e))
+
+
+def times_power_of_ten(m: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """m * 10**e, dividing by an exact power of ten where e < 0, so 314e-2 decodes to the double nearest 3.14."""
+    e = np.asarray(e)
+    p = np.power(10.0, np.abs(e).astype(np.float64))
+    return np.where(e >= 0, m * p, m / p)

@@ -1,0 +1,110 @@
+"""The encoder-decoder transformer of LAWT, readable in one sitting.
+
+Token embeddings are shared by encoder, decoder and output layer (LAWT), positions are learned, blocks are
+pre-LayerNorm. Hook points (names as in ``dict(model.named_modules())``):
+``encoder.hook_embed``, ``encoder.hook_pos_embed``, ``encoder.blocks.{i}.attn.hook_pattern``, ...,
+``decoder.blocks.{i}.cross_attn.hook_pattern``, ``decoder.hook_resid_final``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import Block, HookPoint
+
+
+class Stack(nn.Module):
+    """Positions + blocks + final LayerNorm; the encoder or the decoder."""
+
+    def __init__(self, n_layers, d_model, n_heads, d_ff, max_len, dropout, cross):
+        super().__init__()
+        self.pos = nn.Embedding(max_len, d_model)
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout, cross) for _ in range(n_layers))
+        self.ln_final = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.hook_embed, self.hook_pos_embed, self.hook_resid_final = HookPoint(), HookPoint(), HookPoint()
+
+    def forward(self, tok_emb, start=0, **kw):
+        T = tok_emb.shape[1]
+        if start + T > self.pos.num_embeddings:
+            raise ValueError(f"sequence of {start + T} tokens exceeds the {self.pos.num_embeddings} learned positions")
+        pos = self.hook_pos_embed(self.pos.weight[start : start + T])
+        x = self.drop(self.hook_embed(tok_emb) + pos)
+        caches = kw.pop("caches", None)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache=None if caches is None else caches[i], **kw)
+        return self.hook_resid_final(self.ln_final(x))
+
+
+class Seq2Seq(nn.Module):
+    """Encoder-decoder transformer.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    vocab_size : int
+    max_src_len, max_tgt_len : int
+        Learned position tables; the target length counts the start token.
+    pad_id : int
+        Padding id of source sequences (masked out of attention).
+
+    Example
+    -------
+    >>> from mathlens.config import ModelConfig
+    >>> m = Seq2Seq(ModelConfig(d_model=32, n_heads=4), vocab_size=50, max_src_len=20, max_tgt_len=20)
+    >>> m(torch.ones(2, 7, dtype=torch.long), torch.ones(2, 5, dtype=torch.long)).shape
+    torch.Size([2, 5, 50])
+    """
+
+    def __init__(self, cfg, vocab_size: int, max_src_len: int, max_tgt_len: int, pad_id: int = 0):
+        super().__init__()
+        d, d_ff = cfg.d_model, cfg.d_ff or 4 * cfg.d_model
+        self.pad_id = pad_id
+        self.max_src_len, self.max_tgt_len = max_src_len, max_tgt_len
+        self.embed = nn.Embedding(vocab_size, d)
+        self.encoder = Stack(cfg.enc_layers, d, cfg.n_heads, d_ff, max_src_len, cfg.dropout, cross=False)
+        self.decoder = Stack(cfg.dec_layers, d, cfg.n_heads, d_ff, max_tgt_len, cfg.dropout, cross=True)
+        self.unembed = nn.Linear(d, vocab_size, bias=False)
+        self.apply(self._init)
+        if cfg.share_embeddings:
+            self.unembed.weight = self.embed.weight
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def source_mask(self, src):
+        """(B, 1, 1, S) "may attend" mask, or None when no source token is padding (the fast path)."""
+        pad = src == self.pad_id
+        if not bool(pad.any()):
+            return None
+        return (~pad)[:, None, None, :]
+
+    def encode(self, src):
+        mask = self.source_mask(src)
+        return self.encoder(self.embed(src), self_mask=mask), mask
+
+    def decode(self, tgt_in, memory, memory_mask, start=0, caches=None):
+        x = self.decoder(self.embed(tgt_in), start=start, causal=True, memory=memory, memory_mask=memory_mask,
+                         caches=caches)
+        return self.unembed(x)
+
+    def forward(self, src, tgt_in):
+        """Teacher-forced logits: src (B, S), tgt_in (B, T) -> (B, T, vocab)."""
+        memory, mask = self.encode(src)
+        return self.decode(tgt_in, memory, mask)
+
+    def new_caches(self, batch: int, max_len: int, device, dtype):
+        """Empty KV caches for incremental decoding of up to ``max_len`` target tokens."""
+        d0 = self.decoder.blocks[0].attn
+        shape = (batch, d0.n_heads, max_len, d0.d_head)
+        return [{"self": {"k": torch.empty(shape, device=device, dtype=dtype),
+                          "v": torch.empty(shape, device=device, dtype=dtype), "n": 0},
+                 "cross": {}} for _ in self.decoder.blocks]
+
+    def hook_points(self) -> dict[str, HookPoint]:
+        return {n: m for n, m in self.named_modules() if isinstance(m, HookPoint)}

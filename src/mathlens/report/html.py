@@ -1,0 +1,96 @@
+"""`mathlens report RUN`: one self-contained HTML page (images inlined, no CDN) with the story of a run."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from ..evaluation.run_eval import latest_summary
+from ..io import write_text
+from ..run import Run
+from . import plots
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}code{font-size:90%}img{max-width:100%}
+.tok{font-family:monospace;font-size:85%;text-align:left;max-width:420px;overflow-wrap:anywhere}
+"""
+
+
+def _table(rows: list[dict], left=()) -> str:
+    if not rows:
+        return "<p>none</p>"
+    cols = list(rows[0])
+    head = "".join(f"<th class={'l' if c in left else ''}>{html.escape(c)}</th>" for c in cols)
+    body = ""
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            text = f"{v:.2%}" if isinstance(v, float) and c.startswith(("acc", "invalid")) else (
+                f"{v:.4g}" if isinstance(v, float) else str(v))
+            cls = "tok" if c in ("prediction", "target") else ("l" if c in left else "")
+            cells.append(f"<td class='{cls}'>{html.escape(text)}</td>")
+        body += "<tr>" + "".join(cells) + "</tr>"
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(path) -> Path:
+    run = Run(path)
+    cfg = run.cfg
+    metrics = run.metrics()
+    plot_dir = run.path / "plots"
+    plot_dir.mkdir(exist_ok=True)
+    parts = [f"<h1>{html.escape(run.path.name)}</h1><p>{html.escape(cfg.description)}</p>"]
+
+    task_opts = ", ".join(f"{k}={v}" for k, v in cfg.task.items() if k != "name")
+    m, t = cfg.model, cfg.train
+    setting = [{"setting": "task", "value": f"{cfg.task['name']} ({task_opts})"},
+               {"setting": "encoding", "value": f"{cfg.encoding.input} -> {cfg.encoding.output}"},
+               {"setting": "model", "value": f"{m.arch} {m.enc_layers}+{m.dec_layers} layers, d {m.d_model}, "
+                                             f"{m.n_heads} heads, dropout {m.dropout}"},
+               {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, lr {t.lr} "
+                                                f"({t.schedule}, warm-up {t.warmup}), seed {cfg.seed}"}]
+    parts.append("<h2>Setting</h2>" + _table(setting, left=("setting", "value")))
+
+    if len(metrics):
+        img = plots.save(plots.training_curves(metrics), plot_dir / "training_curves")
+        parts.append(f"<h2>Training</h2><img alt='training curves' src='data:image/png;base64,{img}'>")
+        train = metrics[metrics["kind"] == "train"]
+        if len(train):
+            parts.append(f"<p>{int(train['examples'].iloc[-1])} examples in {train['time'].iloc[-1]:.0f} s of "
+                         f"training; median throughput {train['examples_per_s'].median():.0f} examples/s.</p>")
+
+    summary = latest_summary(run)
+    if summary is None and "kind" in metrics and (metrics["kind"] == "eval").any():
+        summary = metrics[metrics["kind"] == "eval"].iloc[-1].dropna().to_dict()
+        summary["source"] = "last periodic evaluation"
+    if summary:
+        acc = {k: v for k, v in summary.items() if k.startswith("acc@") or k == "invalid"}
+        acc = {"test problems": int(summary["n"]), **acc}
+        parts.append(f"<h2>Accuracy</h2><p>{html.escape(summary.get('source', 'mathlens eval, seed ' + str(summary.get('seed'))))}"
+                     f"; a prediction is correct when its error is below the tolerance.</p>" + _table([acc]))
+
+    if run.eval_files():
+        records = run.records()
+        img = plots.save(plots.error_histogram(records, run.pipe.task.tolerances), plot_dir / "errors")
+        parts.append(f"<img alt='error histogram' src='data:image/png;base64,{img}'>")
+        col = "correct@5%"
+        show = ["error", "reason", "target", "prediction"]
+        right = records[records[col]].head(5)[show]
+        wrong = records[~records[col]].head(5)[show]
+        parts.append("<h2>Examples</h2><h3>Right (at 5%)</h3>" + _table(_rows(right), left=("reason",)))
+        parts.append("<h3>Wrong (at 5%)</h3>" + _table(_rows(wrong), left=("reason",)))
+
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mathlens: {html.escape(run.path.name)}"
+            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    out = run.path / "report.html"
+    write_text(out, page)
+    return out
+
+
+def _rows(frame: pd.DataFrame) -> list[dict]:
+    return frame.to_dict("records")

@@ -1,0 +1,69 @@
+"""Figures of a run, drawn with matplotlib (Agg: no display needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def training_curves(metrics: pd.DataFrame):
+    """Loss, accuracy at each tolerance and throughput against training examples, one row of three panels."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    train = metrics[metrics["kind"] == "train"] if "kind" in metrics else metrics.iloc[0:0]
+    evals = metrics[metrics["kind"] == "eval"] if "kind" in metrics else metrics.iloc[0:0]
+    ax = axes[0]
+    if len(train):
+        ax.plot(train["examples"], train["loss"], label="train loss")
+        ax.set_yscale("log")
+    ax.set(title="Training loss", xlabel="examples", ylabel="cross-entropy")
+    ax = axes[1]
+    for col in [c for c in evals.columns if c.startswith("acc@")]:
+        ax.plot(evals["examples"], evals[col], marker="o", ms=3, label=f"test {col[4:]}")
+    if len(train):
+        ax.plot(train["examples"], train["seq_acc"], color="grey", alpha=0.5, lw=1, label="train (teacher-forced)")
+    ax.set(title="Accuracy", xlabel="examples", ylabel="share correct", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=8, loc="lower right")
+    ax = axes[2]
+    if len(train):
+        ax.plot(train["examples"], train["examples_per_s"])
+    ax.set(title="Throughput", xlabel="examples", ylabel="training examples / s")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def error_histogram(records: pd.DataFrame, tolerances):
+    """Distribution of the verification error (log scale), with the tolerances marked."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
+    err = records["error"].to_numpy()
+    finite = err[np.isfinite(err) & (err > 0)]
+    if finite.size:
+        bins = np.logspace(np.log10(max(finite.min(), 1e-6)), np.log10(finite.max()) + 1e-9, 50)
+        ax.hist(finite, bins=bins)
+        ax.set_xscale("log")
+    for tol in tolerances:
+        ax.axvline(tol, color="red", lw=0.8, ls="--")
+    ax.set(title=f"Error per problem ({np.sum(~np.isfinite(err))} undecodable not shown)",
+           xlabel="relative error", ylabel="problems")
+    return fig
+
+
+def save(fig, path_stem) -> str:
+    """Save as PNG and SVG; returns the PNG as base64 for embedding (the page works offline)."""
+    import base64
+    import io
+
+    from ..io import atomic_path
+
+    for ext in ("png", "svg"):
+        with atomic_path(f"{path_stem}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()

@@ -1,0 +1,65 @@
+"""A run directory as an object: its config, model, metrics and evaluation records.
+
+>>> run = load_run("runs/quickstart")          # doctest: +SKIP
+>>> run.metrics().query("kind == 'eval'")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from .config import load_config_file
+from .errors import UserError
+from .io import read_jsonl
+
+CONFIG = "config.toml"
+
+
+class Run:
+    """A trained (or training) run in ``path``: ``runs/NAME`` with config.toml, checkpoint, metrics, eval/."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not (self.path / CONFIG).exists():
+            what = "does not exist" if not self.path.exists() else f"has no {CONFIG}"
+            raise UserError(f"{self.path}: not a run directory ({what})")
+        self.cfg = load_config_file(self.path / CONFIG)
+
+    @cached_property
+    def pipe(self):
+        from .training.pipeline import Pipeline
+
+        return Pipeline(self.cfg)
+
+    @cached_property
+    def model(self):
+        """The model with the checkpoint's weights, in eval mode, on the CPU."""
+        from .training import checkpoint
+        from .training.trainer import CHECKPOINT
+
+        model = self.pipe.build_model()
+        checkpoint.load(self.path / CHECKPOINT, model)
+        return model.eval()
+
+    def metrics(self) -> pd.DataFrame:
+        """metrics.jsonl as a DataFrame (kind = 'train' or 'eval')."""
+        return pd.DataFrame(read_jsonl(self.path / "metrics.jsonl"))
+
+    def eval_files(self) -> list[Path]:
+        return sorted((self.path / "eval").glob("*.parquet"), key=lambda p: p.stat().st_mtime)
+
+    def records(self, name: str | None = None) -> pd.DataFrame:
+        """Per-sample evaluation records (the newest file, or the one called ``name``)."""
+        files = self.eval_files()
+        if name is not None:
+            files = [f for f in files if f.stem == name]
+        if not files:
+            raise UserError(f"{self.path}: no evaluation records yet; run `mathlens eval {self.path}` first")
+        return pd.read_parquet(files[-1])
+
+
+def load_run(path) -> Run:
+    return Run(path)

@@ -1,0 +1,44 @@
+"""Tasks by name: ``mathlens.tasks.get("transpose", rows=5)``.
+
+A new task is one file with a :class:`Task` subclass plus one line in ``REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ..errors import UserError
+from .base import TOLERANCES, Problems, Task
+from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
+
+REGISTRY: dict[str, type[Task]] = {
+    "transpose": Transpose,
+    "matrix_sum": MatrixSum,
+    "matrix_vector": MatrixVector,
+    "matrix_product": MatrixProduct,
+}
+
+
+def task_class(name: str) -> type[Task]:
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, REGISTRY, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"task.name: unknown task {name!r}{hint}; choose from {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def get(name: str, **options) -> Task:
+    """Build the task ``name`` with options (see its ``Options`` dataclass).
+
+    >>> import numpy as np
+    >>> t = get("transpose", rows=3, cols=4)
+    >>> t.sample(2, np.random.default_rng(0))["input"].shape
+    (2, 3, 4)
+    """
+    from ..config import build_dataclass
+
+    cls = task_class(name)
+    return cls(build_dataclass(cls.Options, options, prefix="task"))
+
+
+__all__ = ["REGISTRY", "TOLERANCES", "Problems", "Task", "get", "task_class"]

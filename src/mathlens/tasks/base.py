@@ -1,0 +1,76 @@
+"""The Task contract: problems, the matrices to encode, verification, features. Nothing about tokens.
+
+A task samples a batch of problems from a seeded numpy Generator (all of one shape, so that batches need no
+padding), says which matrix goes in and which comes out, verifies decoded predictions against the problem,
+and computes per-problem features for failure analysis. Adding a task is one file plus a registry line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+Problems = dict  # name -> numpy array with the problem index first; every array has the same length n
+
+TOLERANCES = (0.05, 0.02, 0.01, 0.005)
+
+
+@dataclasses.dataclass
+class TaskOptions:
+    """Options every task has; tasks extend this dataclass with their own fields."""
+
+
+class Task(ABC):
+    """Base class of tasks. Subclasses set ``name``, ``Options`` and implement the abstract methods.
+
+    Parameters
+    ----------
+    options : Options
+        The task's validated options (a dataclass instance).
+    """
+
+    name: str
+    Options = TaskOptions
+    tolerances = TOLERANCES
+
+    def __init__(self, options=None):
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator) -> Problems:
+        """``n`` problems of one shape, drawn from ``rng``."""
+
+    @abstractmethod
+    def input_matrix(self, problems: Problems) -> np.ndarray:
+        """The (n, rows, cols) matrix the model reads."""
+
+    @abstractmethod
+    def target_matrix(self, problems: Problems) -> np.ndarray:
+        """The (n, rows, cols) matrix the model should write."""
+
+    @abstractmethod
+    def verify(self, problems: Problems, predictions: np.ndarray) -> np.ndarray:
+        """Per-problem error of decoded predictions (n, r, c); ``inf`` where a prediction is missing (NaN) or
+        has the wrong shape. A prediction is correct at tolerance ``tau`` when its error is below ``tau``."""
+
+    def features(self, problems: Problems) -> dict[str, np.ndarray]:
+        """Per-problem numbers describing the problem (for failure analysis): name -> (n,) array."""
+        return {}
+
+    @abstractmethod
+    def largest(self) -> Problems:
+        """One problem of the largest shape these options allow: sizes vocabularies and position tables."""
+
+    @property
+    def max_dim(self) -> int:
+        """Largest matrix dimension in or out: the dimension tokens V1..V<max_dim> the vocabulary needs."""
+        p = self.largest()
+        return max(*self.input_matrix(p).shape[1:], *self.target_matrix(p).shape[1:])
+
+    def output_shape(self, problems: Problems) -> tuple[int, int]:
+        return self.target_matrix(problems).shape[1:]
+
+    def describe(self) -> str:
+        return self.name

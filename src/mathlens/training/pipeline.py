@@ -1,0 +1,49 @@
+"""From a config to arrays of token ids: the task, its codecs and the shared vocabulary, in one object."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import encodings
+from ..encodings.sequence import MatrixCodec, Vocabulary
+
+
+class Pipeline:
+    """Task + input/output codecs + vocabulary for one run.
+
+    ``encode(problems)`` gives the model's arrays: ``src`` (n, S) and ``tgt`` (n, T) where every target starts
+    and ends with ``<eos>`` (LAWT's convention) and shorter rows are padded with ``<pad>``.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.task = cfg.build_task()
+        self.enc_in = encodings.get(cfg.encoding.input)
+        self.enc_out = encodings.get(cfg.encoding.output)
+        self.vocab = Vocabulary([self.enc_in, self.enc_out], max_dim=self.task.max_dim)
+        self.codec_in = MatrixCodec(self.enc_in, self.vocab)
+        self.codec_out = MatrixCodec(self.enc_out, self.vocab)
+        big = self.task.largest()
+        self.max_src_len = self.codec_in.max_len(*self.task.input_matrix(big).shape[1:])
+        # start token + matrix + end token
+        self.max_out_len = self.codec_out.max_len(*self.task.target_matrix(big).shape[1:]) + 1
+        self.max_tgt_len = self.max_out_len + 1
+
+    def encode(self, problems) -> tuple[np.ndarray, np.ndarray]:
+        src, _ = self.codec_in.encode(self.task.input_matrix(problems))
+        body, lengths = self.codec_out.encode(self.task.target_matrix(problems))
+        n = body.shape[0]
+        tgt = np.full((n, body.shape[1] + 2), self.vocab.pad_id, dtype=np.int64)
+        tgt[:, 0] = self.vocab.eos_id
+        tgt[:, 1 : body.shape[1] + 1] = body
+        tgt[np.arange(n), lengths + 1] = self.vocab.eos_id
+        return src, tgt
+
+    def decode(self, problems, generated: np.ndarray):
+        """Generated ids (after the start token) -> (predicted matrices with NaN where invalid, reason codes)."""
+        return self.codec_out.decode(generated, self.task.output_shape(problems))
+
+    def build_model(self):
+        from ..models import Seq2Seq
+
+        return Seq2Seq(self.cfg.model, len(self.vocab), self.max_src_len, self.max_tgt_len, self.vocab.pad_id)

@@ -1,0 +1,157 @@
+"""The training loop: generate, step, log, evaluate, checkpoint; resumable at every checkpoint.
+
+A run directory holds ``config.toml``, ``checkpoint.safetensors`` (weights, optimiser, RNG and stream
+states), ``metrics.jsonl`` (one JSON record per log or evaluation), ``tb/`` (TensorBoard events). On resume
+the metrics written after the checkpoint are dropped, so a run killed at any moment and resumed ends with the
+same records as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..evaluation.evaluate import evaluate
+from ..io import append_jsonl, read_jsonl, write_text
+from . import checkpoint
+from .device import setup
+from .optim import lr_at, make_optimizer
+from .pipeline import Pipeline
+from .stream import make_stream, test_set
+
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.jsonl"
+
+
+class Trainer:
+    """Train the model of ``cfg`` in ``run_dir`` (resuming from its checkpoint when one is there)."""
+
+    def __init__(self, cfg, run_dir: Path, quiet: bool = False):
+        self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
+        t = cfg.train
+        self.device, self.autocast = setup(t)
+        self.pipe = Pipeline(cfg)
+        torch.manual_seed(cfg.seed)
+        self.model = self.pipe.build_model().to(self.device)
+        self.optimizer = make_optimizer(self.model, t)
+        self.stream = make_stream(self.pipe, cfg)
+        self.tests = test_set(self.pipe.task, t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
+        self.total_steps = math.ceil(t.max_examples / t.batch_size)
+        self.step = self.examples = 0
+        self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
+        self.train_time = 0.0
+        self.forward = torch.compile(self.model) if t.compile else self.model
+        self.tb = None
+        if (self.run_dir / CHECKPOINT).exists():
+            self._resume()
+
+    # ------------------------------------------------------------------------------------------ state
+    def _resume(self):
+        meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
+        self.step, self.examples = meta["step"], meta["examples"]
+        self.window, self.train_time = meta["window"], meta["train_time"]
+        self.stream.restore(meta["stream"])
+        torch.set_rng_state(extra["torch_rng"])
+        # Drop records written after this checkpoint: the resumed run writes them again.
+        kept = [r for r in read_jsonl(self.run_dir / METRICS) if r["step"] <= self.step]
+        write_text(self.run_dir / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def save(self):
+        meta = {"step": self.step, "examples": self.examples, "window": self.window,
+                "train_time": self.train_time, "stream": self.stream.state(), "done": self.done}
+        checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta,
+                        extra={"torch_rng": torch.get_rng_state()})
+
+    @property
+    def done(self) -> bool:
+        return self.examples >= self.cfg.train.max_examples
+
+    # ------------------------------------------------------------------------------------------ loop
+    def train_step(self, src, tgt):
+        src = torch.from_numpy(src).to(self.device, non_blocking=True)
+        tgt = torch.from_numpy(tgt).to(self.device, non_blocking=True)
+        tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, self.cfg.train, self.total_steps)
+        with self.autocast():
+            logits = self.forward(src, tgt_in)
+        pad = self.pipe.vocab.pad_id
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=pad)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.train.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip)
+        self.optimizer.step()
+        with torch.no_grad():
+            seq_acc = ((logits.argmax(-1) == tgt_out) | (tgt_out == pad)).all(1).float().mean()
+        return loss.item(), seq_acc.item()
+
+    def log(self, record: dict):
+        append_jsonl(self.run_dir / METRICS, record)
+        if self.tb is not None:
+            for k, v in record.items():
+                if k not in ("kind", "step", "examples") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(f"{record['kind']}/{k}", v, self.examples)
+
+    def evaluate_now(self) -> dict:
+        summary, _ = evaluate(self.model, self.pipe, self.tests, self.device, self.autocast)
+        record = {"kind": "eval", "step": self.step, "examples": self.examples, **summary}
+        self.log(record)
+        return record
+
+    def run(self) -> dict:
+        """Train to ``train.max_examples``; returns the last evaluation record. Ctrl-C saves, then re-raises."""
+        from tensorboardX import SummaryWriter
+
+        t = self.cfg.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.examples or None)
+        last_eval = self._last_eval()
+        self.model.train()
+        bar = tqdm(total=t.max_examples, initial=self.examples, unit="ex", unit_scale=True, disable=self.quiet,
+                   dynamic_ncols=True, desc=self.run_dir.name)
+        tick = time.perf_counter()
+        try:
+            while not self.done:
+                src, tgt = self.stream.next()
+                loss, acc = self.train_step(src, tgt)
+                self.step += 1
+                self.examples += len(src)
+                w = self.window
+                w["loss"], w["acc"], w["n"] = w["loss"] + loss, w["acc"] + acc, w["n"] + 1
+                bar.update(len(src))
+                if self.step % t.log_every == 0:
+                    now = time.perf_counter()
+                    self.train_time += now - tick
+                    rate = w["n"] * t.batch_size / max(now - tick, 1e-9)
+                    self.log({"kind": "train", "step": self.step, "examples": self.examples,
+                              "loss": w["loss"] / w["n"], "seq_acc": w["acc"] / w["n"],
+                              "lr": self.optimizer.param_groups[0]["lr"], "examples_per_s": rate,
+                              "time": self.train_time})
+                    bar.set_postfix(loss=f"{w['loss'] / w['n']:.4f}", acc=f"{w['acc'] / w['n']:.3f}",
+                                    ex_s=f"{rate:.0f}", test=f"{last_eval.get('acc@5%', float('nan')):.3f}")
+                    self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
+                    tick = time.perf_counter()
+                if self.examples // t.eval_every > (self.examples - len(src)) // t.eval_every or self.done:
+                    self.train_time += time.perf_counter() - tick
+                    last_eval = self.evaluate_now()
+                    self.save()
+                    tick = time.perf_counter()
+        except KeyboardInterrupt:
+            self.save()
+            raise
+        finally:
+            bar.close()
+            self.tb.close()
+        return last_eval
+
+    def _last_eval(self) -> dict:
+        evals = [r for r in read_jsonl(self.run_dir / METRICS) if r.get("kind") == "eval"]
+        return evals[-1] if evals else {}
