@@ -29,9 +29,11 @@ def _flat(d: dict, prefix="") -> dict:
 
 
 def prepare_run(target: str, overrides: list[str], out: str | None):
-    """(config, run dir, resuming?) for ``mathlens train TARGET``; TARGET is a preset or a run directory."""
+    """(config, run dir, resuming?) for ``mathlens train TARGET``; TARGET is a preset or a run directory.
+
+    Nothing is written here: the caller saves the config once the run (and its checkpoint) has loaded.
+    """
     from .config import apply_overrides, config_from_dict, resolve
-    from .io import write_text
     from .run import CONFIG, Run
 
     if (Path(target) / CONFIG).exists():
@@ -43,8 +45,6 @@ def prepare_run(target: str, overrides: list[str], out: str | None):
             bad = sorted(changed - RESUME_MAY_CHANGE)[0]
             raise UserError(f"--set {bad}: cannot change an existing run's {bad}; "
                             f"only {', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
-        if changed:
-            write_text(run.path / CONFIG, cfg.to_toml())
         return cfg, run.path, True
     if out is None and ("/" in target or target.startswith(".")) and Path(target).exists():
         raise UserError(f"{target}: not a run directory (no {CONFIG}) and not a preset")
@@ -56,16 +56,23 @@ def prepare_run(target: str, overrides: list[str], out: str | None):
             raise UserError(f"--out {run_dir}: holds a run with another config; choose a new --out, "
                             f"or resume it with `mathlens train {run_dir}`")
         return cfg, run_dir, True
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / CONFIG, cfg.to_toml())
     return cfg, run_dir, False
 
 
-def cmd_train(args) -> int:
+def start_trainer(cfg, run_dir: Path, quiet: bool):
+    """Build the trainer (loading any checkpoint), then save the config it runs with."""
+    from .io import write_text
+    from .run import CONFIG
     from .training.trainer import Trainer
 
+    trainer = Trainer(cfg, run_dir, quiet=quiet)
+    write_text(Path(run_dir) / CONFIG, cfg.to_toml())
+    return trainer
+
+
+def cmd_train(args) -> int:
     cfg, run_dir, resuming = prepare_run(args.target, args.set or [], args.out)
-    trainer = Trainer(cfg, run_dir, quiet=args.quiet)
+    trainer = start_trainer(cfg, run_dir, args.quiet)
     if resuming and trainer.done:
         print(f"{run_dir}: already trained to {trainer.examples} examples "
               f"(raise it with --set train.max_examples=N)")
@@ -108,11 +115,10 @@ def cmd_presets(args) -> int:
 def cmd_quickstart(args) -> int:
     from .evaluation.run_eval import eval_run, format_summary
     from .report.html import write_report
-    from .training.trainer import Trainer
 
     cfg, run_dir, _ = prepare_run("quickstart", args.set or [], args.out)
     print(f"mathlens quickstart: {cfg.description}")
-    trainer = Trainer(cfg, run_dir, quiet=args.quiet)
+    trainer = start_trainer(cfg, run_dir, args.quiet)
     if not trainer.done:
         trainer.run()
     summary, records = eval_run(run_dir)

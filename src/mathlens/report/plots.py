@@ -30,6 +30,7 @@ def training_curves(metrics: pd.DataFrame):
     if len(train):
         ax.plot(train["examples"], train["examples_per_s"])
     ax.set(title="Throughput", xlabel="examples", ylabel="training examples / s")
+    ax.set_ylim(bottom=0)
     for ax in axes:
         ax.grid(alpha=0.3)
     return fig

@@ -117,7 +117,8 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=t.max_examples, initial=self.examples, unit="ex", unit_scale=True, disable=self.quiet,
                    dynamic_ncols=True, desc=self.run_dir.name)
-        tick = time.perf_counter()
+        tick = time.perf_counter()  # start of the current log window; evaluation time is excluded
+        paused = 0.0
         try:
             while not self.done:
                 src, tgt = self.stream.next()
@@ -129,8 +130,9 @@ class Trainer:
                 bar.update(len(src))
                 if self.step % t.log_every == 0:
                     now = time.perf_counter()
-                    self.train_time += now - tick
-                    rate = w["n"] * t.batch_size / max(now - tick, 1e-9)
+                    busy = max(now - tick - paused, 1e-9)
+                    self.train_time += busy
+                    rate = w["n"] * t.batch_size / busy
                     self.log({"kind": "train", "step": self.step, "examples": self.examples,
                               "loss": w["loss"] / w["n"], "seq_acc": w["acc"] / w["n"],
                               "lr": self.optimizer.param_groups[0]["lr"], "examples_per_s": rate,
@@ -138,12 +140,12 @@ class Trainer:
                     bar.set_postfix(loss=f"{w['loss'] / w['n']:.4f}", acc=f"{w['acc'] / w['n']:.3f}",
                                     ex_s=f"{rate:.0f}", test=f"{last_eval.get('acc@5%', float('nan')):.3f}")
                     self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
-                    tick = time.perf_counter()
+                    tick, paused = time.perf_counter(), 0.0
                 if self.examples // t.eval_every > (self.examples - len(src)) // t.eval_every or self.done:
-                    self.train_time += time.perf_counter() - tick
+                    start = time.perf_counter()
                     last_eval = self.evaluate_now()
                     self.save()
-                    tick = time.perf_counter()
+                    paused += time.perf_counter() - start
         except KeyboardInterrupt:
             self.save()
             raise

@@ -1,0 +1,48 @@
+"""A run killed with SIGKILL resumes from its last checkpoint and ends with the same metrics."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mathlens.cli import main
+
+
+def _records(path):
+    out = []
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        out.append({k: v for k, v in r.items() if k not in ("examples_per_s", "time")})
+    return out
+
+
+def test_sigkill_then_resume_matches_uninterrupted(tiny_overrides):
+    overrides = tiny_overrides + ["train.max_examples=6400"]
+    sets = [x for o in overrides for x in ("--set", o)]
+    assert main(["train", "quickstart", "--out", "runs/ref", "--quiet", *sets]) == 0
+
+    cmd = [sys.executable, "-m", "mathlens", "train", "quickstart", "--out", "runs/killed", "--quiet", *sets]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ck = Path("runs/killed/checkpoint.safetensors")
+    deadline = time.time() + 120
+    while not ck.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert ck.exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "mathlens", "train", "runs/killed", "--quiet"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming at step" in resumed.stdout
+    step = int(resumed.stdout.split("resuming at step ")[1].split()[0])
+    assert 0 < step < 200
+
+    ref, got = _records("runs/ref/metrics.jsonl"), _records("runs/killed/metrics.jsonl")
+    assert [r["step"] for r in got] == [r["step"] for r in ref]
+    for a, b in zip(ref, got):
+        for k in a:
+            assert abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])) if isinstance(a[k], float) else a[k] == b[k], (k, a, b)
