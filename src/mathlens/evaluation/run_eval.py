@@ -9,7 +9,7 @@ from ..errors import UserError
 from ..io import atomic_path, write_json
 from ..run import Run
 from ..training.device import setup
-from ..training.stream import test_set
+from ..training.stream import build_test_set
 from .evaluate import evaluate
 
 
@@ -27,7 +27,7 @@ def eval_run(path, size=None, seed=None, beam=1, batch_size=None):
         raise UserError(f"--beam: only greedy decoding (--beam 1) is available so far, got {beam}")
     device, autocast = setup(cfg.train)
     model = run.model.to(device)
-    batches = test_set(run.pipe.task, size, seed, batch_size)
+    batches = build_test_set(run.pipe.task, size, seed, batch_size)
     summary, records = evaluate(model, run.pipe, batches, device, autocast, records=True)
     summary.update(size=size, seed=seed, beam=beam)
     out = run.path / "eval" / f"test-n{size}-seed{seed}.parquet"

@@ -85,7 +85,7 @@ def make_stream(pipe, cfg):
     return FreshStream(pipe, t.batch_size, rng)
 
 
-def test_set(task, size: int, seed: int, batch_size: int) -> list:
+def build_test_set(task, size: int, seed: int, batch_size: int) -> list:
     """A seeded test set as a list of same-shape batches of problems (independent of the training stream)."""
     rng = seeded_rng(seed, 2)
     out, left = [], size

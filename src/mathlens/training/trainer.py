@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from . import checkpoint
 from .device import setup
 from .optim import lr_at, make_optimizer
 from .pipeline import Pipeline
-from .stream import make_stream, test_set
+from .stream import build_test_set, make_stream
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
@@ -42,7 +44,7 @@ class Trainer:
         self.model = self.pipe.build_model().to(self.device)
         self.optimizer = make_optimizer(self.model, t)
         self.stream = make_stream(self.pipe, cfg)
-        self.tests = test_set(self.pipe.task, t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
+        self.tests = build_test_set(self.pipe.task, t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
         self.total_steps = math.ceil(t.max_examples / t.batch_size)
         self.step = self.examples = 0
         self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
@@ -107,7 +109,11 @@ class Trainer:
         return record
 
     def run(self) -> dict:
-        """Train to ``train.max_examples``; returns the last evaluation record. Ctrl-C saves, then re-raises."""
+        """Train to ``train.max_examples``; returns the last evaluation record.
+
+        Ctrl-C finishes the step in progress, saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C
+        stops at once), so the resumed run continues exactly where this one stopped.
+        """
         from tensorboardX import SummaryWriter
 
         t = self.cfg.train
@@ -119,8 +125,12 @@ class Trainer:
                    dynamic_ncols=True, desc=self.run_dir.name)
         tick = time.perf_counter()  # start of the current log window; evaluation time is excluded
         paused = 0.0
+        stop = _StopAtStepBoundary()
         try:
             while not self.done:
+                if stop.requested:
+                    self.save()
+                    raise KeyboardInterrupt
                 src, tgt = self.stream.next()
                 loss, acc = self.train_step(src, tgt)
                 self.step += 1
@@ -146,10 +156,8 @@ class Trainer:
                     last_eval = self.evaluate_now()
                     self.save()
                     paused += time.perf_counter() - start
-        except KeyboardInterrupt:
-            self.save()
-            raise
         finally:
+            stop.restore()
             bar.close()
             self.tb.close()
         return last_eval
@@ -157,3 +165,22 @@ class Trainer:
     def _last_eval(self) -> dict:
         evals = [r for r in read_jsonl(self.run_dir / METRICS) if r.get("kind") == "eval"]
         return evals[-1] if evals else {}
+
+
+class _StopAtStepBoundary:
+    """SIGINT handler that asks the loop to stop after the current step instead of interrupting it mid-update."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
