@@ -52,4 +52,7 @@ def test_stopped_run_resumes_to_the_same_metrics(tiny_overrides, sig, code):
     assert [r["step"] for r in got] == [r["step"] for r in ref]
     for a, b in zip(ref, got):
         for k in a:
-            assert abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])) if isinstance(a[k], float) else a[k] == b[k], (k, a, b)
+            if isinstance(a[k], float):
+                assert abs(a[k] - b[k]) <= 1e-6 * max(1.0, abs(a[k])), (k, a, b)
+            else:
+                assert a[k] == b[k], (k, a, b)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import pandas as pd
-
 from ..evaluation.run_eval import latest_summary
 from ..io import write_text
 from ..run import Run
@@ -71,8 +69,9 @@ def write_report(path) -> Path:
     if summary:
         acc = {k: v for k, v in summary.items() if k.startswith("acc@") or k == "invalid"}
         acc = {"test problems": int(summary["n"]), **acc}
-        parts.append(f"<h2>Accuracy</h2><p>{html.escape(summary.get('source', 'mathlens eval, seed ' + str(summary.get('seed'))))}"
-                     f"; a prediction is correct when its error is below the tolerance.</p>" + _table([acc]))
+        source = summary.get("source", f"mathlens eval, seed {summary.get('seed')}")
+        parts.append(f"<h2>Accuracy</h2><p>{html.escape(source)}; a prediction is correct when its error is "
+                     f"below the tolerance.</p>" + _table([acc]))
 
     if run.eval_files():
         records = run.records()
@@ -82,8 +81,8 @@ def write_report(path) -> Path:
         show = ["error", "reason", "target", "prediction"]
         right = records[records[col]].head(5)[show]
         wrong = records[~records[col]].head(5)[show]
-        parts.append("<h2>Examples</h2><h3>Right (at 5%)</h3>" + _table(_rows(right), left=("reason",)))
-        parts.append("<h3>Wrong (at 5%)</h3>" + _table(_rows(wrong), left=("reason",)))
+        parts.append("<h2>Examples</h2><h3>Right (at 5%)</h3>" + _table(right.to_dict("records"), left=("reason",)))
+        parts.append("<h3>Wrong (at 5%)</h3>" + _table(wrong.to_dict("records"), left=("reason",)))
 
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mathlens: {html.escape(run.path.name)}"
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
@@ -91,6 +90,3 @@ def write_report(path) -> Path:
     write_text(out, page)
     return out
 
-
-def _rows(frame: pd.DataFrame) -> list[dict]:
-    return frame.to_dict("records")

@@ -71,6 +71,3 @@ class Task(ABC):
 
     def output_shape(self, problems: Problems) -> tuple[int, int]:
         return self.target_matrix(problems).shape[1:]
-
-    def describe(self) -> str:
-        return self.name

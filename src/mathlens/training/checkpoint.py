@@ -7,7 +7,6 @@ A missing, truncated or foreign file raises a UserError naming the file.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -94,6 +93,3 @@ def load(path: Path, model, optimizer=None) -> tuple[dict, dict]:
     extra = {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
     return json.loads(metadata["meta"]), extra
 
-
-def exists(path: Path) -> bool:
-    return os.path.exists(path)

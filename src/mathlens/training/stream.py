@@ -47,7 +47,8 @@ class FixedStream:
             key = (src.shape[1], tgt.shape[1])
             buckets.setdefault(key, []).append((src, tgt))
             left -= n
-        self.buckets = [(np.concatenate([s for s, _ in v]), np.concatenate([t for _, t in v])) for v in buckets.values()]
+        self.buckets = [(np.concatenate([s for s, _ in parts]), np.concatenate([t for _, t in parts]))
+                        for parts in buckets.values()]
         self._new_epoch()
 
     def _new_epoch(self):
