@@ -16,15 +16,13 @@ RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every"
 
 
 def _flat(d: dict, prefix="") -> dict:
+    """{'train': {'lr': 1}} -> {'train.lr': 1}"""
     out = {}
     for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "task":
-            out.update(_flat(v, key + "."))
-        elif k == "task":
-            out.update({f"task.{tk}": tv for tk, tv in v.items()})
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
         else:
-            out[key] = v
+            out[f"{prefix}{k}"] = v
     return out
 
 
@@ -40,7 +38,8 @@ def prepare_run(target: str, overrides: list[str], out: str | None):
         run = Run(target)
         old = run.cfg.to_dict()
         cfg = config_from_dict(apply_overrides(old, overrides))
-        changed = {k for k, v in _flat(cfg.to_dict()).items() if _flat(old).get(k) != v}
+        before = _flat(old)
+        changed = {k for k, v in _flat(cfg.to_dict()).items() if before.get(k) != v}
         if changed - RESUME_MAY_CHANGE:
             bad = sorted(changed - RESUME_MAY_CHANGE)[0]
             raise UserError(f"--set {bad}: cannot change an existing run's {bad}; "

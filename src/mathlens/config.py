@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tomli_w
 
-from .errors import UserError
+from .errors import UserError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,8 +36,8 @@ def opt(default, help: str, *, min=None, max=None, choices=None):
 
 @dataclass
 class EncodingConfig:
-    input: str = opt("P1000", "number encoding of the matrix the model reads", choices=None)
-    output: str = opt("P1000", "number encoding of the matrix the model writes", choices=None)
+    input: str = opt("P1000", "number encoding of the matrix the model reads")
+    output: str = opt("P1000", "number encoding of the matrix the model writes")
 
 
 @dataclass
@@ -160,7 +160,7 @@ def _check_bounds(value, meta: dict, where: str):
 
 
 def unknown_key(key: str, allowed, where: str) -> UserError:
-    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)  # says the dotted key, unquoted
     hint = f"; did you mean {where + '.' if where else ''}{close[0]}?" if close else ""
     return UserError(f"unknown config key {where + '.' if where else ''}{key}{hint} "
                      f"(allowed: {', '.join(allowed)})")
@@ -201,12 +201,10 @@ def _validate_run(cfg: RunConfig) -> None:
         raise UserError("task.name: missing; choose from " + ", ".join(tasks.REGISTRY))
     cfg.build_task()  # validates task options
     for side in ("input", "output"):
-        name = getattr(cfg.encoding, side)
-        if name not in encodings.REGISTRY:
-            close = difflib.get_close_matches(name, encodings.REGISTRY, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UserError(f"encoding.{side}: unknown encoding {name!r}{hint}; "
-                            f"choose from {', '.join(encodings.REGISTRY)}")
+        try:
+            encodings.get(getattr(cfg.encoding, side))
+        except UserError as e:
+            raise UserError(f"encoding.{side}: {e}") from None
     m = cfg.model
     if m.d_model % m.n_heads:
         raise UserError(f"model.n_heads: {m.n_heads} does not divide model.d_model={m.d_model}")
@@ -233,9 +231,7 @@ def preset_names() -> list[str]:
 def load_preset(name: str) -> dict:
     names = preset_names()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise UserError(f"unknown preset {name!r}{hint} (see `mathlens presets`)")
+        raise UserError(f"unknown preset {name!r}{did_you_mean(name, names, n=3)}; see `mathlens presets`")
     return tomllib.loads((Path(str(PRESET_ROOT)) / f"{name}.toml").read_text())
 
 

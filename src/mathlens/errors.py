@@ -4,6 +4,15 @@ The CLI turns a :class:`UserError` into a one-line message on stderr and exit co
 """
 
 
+import difflib
+
+
+def did_you_mean(name: str, options, n: int = 1, cutoff: float = 0.6) -> str:
+    """' (did you mean 'x'?)' for the closest of ``options``, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(options), n=n, cutoff=cutoff)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
+
 class UserError(Exception):
     """Bad input from the user: a config, a command line, a checkpoint, a formula.
 

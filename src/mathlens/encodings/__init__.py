@@ -5,10 +5,9 @@ A new encoding is one file with an :class:`Encoding` subclass plus one line in `
 
 from __future__ import annotations
 
-import difflib
 from functools import lru_cache
 
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 from .base import PAD, Encoding
 from .floats import B1999, FP15, Positional
 from .integers import IntBase
@@ -36,9 +35,7 @@ def get(name: str, **options) -> Encoding:
     ['+', '3', '1', '4', 'E-2']
     """
     if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"unknown encoding {name!r}{hint}; choose from {', '.join(REGISTRY)}")
+        raise UserError(f"unknown encoding {name!r}{did_you_mean(name, REGISTRY)}; choose from {', '.join(REGISTRY)}")
     return _build(name, tuple(sorted(options.items())))
 
 

@@ -5,9 +5,7 @@ A new task is one file with a :class:`Task` subclass plus one line in ``REGISTRY
 
 from __future__ import annotations
 
-import difflib
-
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 from .base import TOLERANCES, Problems, Task
 from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
 
@@ -21,9 +19,8 @@ REGISTRY: dict[str, type[Task]] = {
 
 def task_class(name: str) -> type[Task]:
     if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"task.name: unknown task {name!r}{hint}; choose from {', '.join(REGISTRY)}")
+        raise UserError(f"task.name: unknown task {name!r}{did_you_mean(name, REGISTRY)}; "
+                        f"choose from {', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 
