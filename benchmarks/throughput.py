@@ -65,7 +65,7 @@ def main():
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt[:, 1:].flatten(), ignore_index=pad)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip or 1e9)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip or 1e9)
         opt.step()
 
     batch = stream.next()

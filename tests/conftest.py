@@ -8,7 +8,7 @@ torch.set_num_threads(1)  # tests are small; one thread keeps them deterministic
 # A tiny run: 2x2 transpose, width 16; trains in seconds.
 TINY = ["task.rows=2", "model.enc_layers=1", "model.dec_layers=1", "model.d_model=16", "model.n_heads=2",
         "train.max_examples=1280", "train.batch_size=32", "train.eval_every=320", "train.eval_size=40",
-        "train.log_every=5", "train.threads=1", "train.warmup=5", "eval.size=60", "eval.batch_size=30"]
+        "train.log_every=5", "train.threads=1", "optim.warmup=5", "eval.size=60", "eval.batch_size=30"]
 
 
 @pytest.fixture

@@ -15,20 +15,20 @@ def test_every_preset_validates():
 
 
 def test_overrides_are_typed():
-    cfg = resolve("quickstart", ["train.lr=3e-4", "task.rows=3", "train.max_examples=2_000", "model.dropout=0.1",
+    cfg = resolve("quickstart", ["optim.lr=3e-4", "task.rows=3", "train.max_examples=2_000", "model.dropout=0.1",
                                  "encoding.input=FP15", "task.cols=[2, 4]"])
-    assert cfg.train.lr == 3e-4 and cfg.task["rows"] == 3 and cfg.train.max_examples == 2000
+    assert cfg.optim.lr == 3e-4 and cfg.task["rows"] == 3 and cfg.train.max_examples == 2000
     assert cfg.encoding.input == "FP15" and cfg.task["cols"] == [2, 4]
 
 
 @pytest.mark.parametrize("override, message", [
-    ("train.lrr=1", "did you mean train.lr"),
-    ("trian.lr=1", "did you mean train"),
+    ("optim.lrr=1", "did you mean optim.lr"),
+    ("optm.lr=1", "did you mean optim"),
     ("model.d_modle=64", "did you mean model.d_model"),
-    ("train.lr=fast", "train.lr: expected a number, got 'fast'"),
+    ("optim.lr=fast", "optim.lr: expected a number, got 'fast'"),
     ("train.batch_size=0", "train.batch_size: 0 is below the minimum 1"),
     ("model.dropout=1.5", "model.dropout: 1.5 is above the maximum 0.9"),
-    ("train.schedule=linear", "train.schedule: 'linear' is not allowed; choose from cosine"),
+    ("optim.schedule=linear", "optim.schedule: 'linear' is not allowed; choose from cosine"),
     ("model.n_heads=3", "model.n_heads: 3 does not divide model.d_model=128"),
     ("encoding.output=P100", "did you mean 'P1000'"),
     ("task.rows=[3, 2]", "task.rows"),
@@ -50,7 +50,7 @@ def test_unknown_preset_suggests():
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "lawt/transpos-5x5"], "unknown preset"),
-    (["train", "quickstart", "--set", "train.lrr=1"], "did you mean train.lr"),
+    (["train", "quickstart", "--set", "optim.lrr=1"], "did you mean optim.lr"),
     (["eval", "no/such/run"], "not a run directory"),
     (["report", "."], "not a run directory"),
 ])
@@ -71,7 +71,7 @@ def test_presets_command_lists_every_preset(capsys):
 def test_round_trip_through_toml():
     import tomllib
 
-    cfg = resolve("lawt/matrix_sum-5x5", ["train.lr=2e-4"])
+    cfg = resolve("lawt/matrix_sum-5x5", ["optim.lr=2e-4"])
     again = config_from_dict(tomllib.loads(cfg.to_toml()))
     assert again == cfg
     assert apply_overrides({"a": {"b": 1}}, ["a.c=2"]) == {"a": {"b": 1, "c": 2}}

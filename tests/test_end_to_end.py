@@ -57,7 +57,7 @@ def test_same_seed_same_run(tiny_overrides):
 def test_existing_run_with_other_config_is_refused(tiny_overrides, capsys):
     assert main(["train", "quickstart", "--out", "runs/x", "--quiet", *_sets(tiny_overrides)]) == 0
     before = Path("runs/x/config.toml").read_text()
-    assert main(["train", "quickstart", "--out", "runs/x", *_sets(tiny_overrides), "--set", "train.lr=0.5"]) == 2
+    assert main(["train", "quickstart", "--out", "runs/x", *_sets(tiny_overrides), "--set", "optim.lr=0.5"]) == 2
     assert "another config" in capsys.readouterr().err
     assert main(["train", "runs/x", "--set", "model.d_model=32"]) == 2
     assert "cannot change" in capsys.readouterr().err

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from mathlens.config import TrainConfig, resolve
+from mathlens.config import OptimConfig, resolve
 from mathlens.training.optim import lr_at
 from mathlens.training.pipeline import Pipeline
 from mathlens.training.stream import FixedStream, build_test_set, make_stream, seeded_rng
@@ -54,11 +54,11 @@ def test_test_sets_are_seeded_and_independent_of_training():
 
 
 def test_schedules():
-    t = TrainConfig(lr=1e-3, min_lr=1e-5, warmup=10, schedule="cosine")
+    t = OptimConfig(lr=1e-3, min_lr=1e-5, warmup=10, schedule="cosine")
     assert math.isclose(lr_at(0, t, 100), 1e-4) and math.isclose(lr_at(9, t, 100), 1e-3)
     assert math.isclose(lr_at(10, t, 100), 1e-3) and math.isclose(lr_at(100, t, 100), 1e-5)
     assert lr_at(50, t, 100) < lr_at(30, t, 100)
-    t = TrainConfig(lr=1e-3, warmup=100, schedule="inverse_sqrt")
+    t = OptimConfig(lr=1e-3, warmup=100, schedule="inverse_sqrt")
     assert math.isclose(lr_at(399, t, 10**6), 5e-4)
-    t = TrainConfig(lr=1e-3, warmup=0, schedule="constant")
+    t = OptimConfig(lr=1e-3, warmup=0, schedule="constant")
     assert lr_at(12345, t, 100) == 1e-3

@@ -56,6 +56,24 @@ class ModelConfig:
 class TrainConfig:
     max_examples: int = opt(1_000_000, "training examples in all (LAWT's 'epoch' is 300,000)", min=1)
     batch_size: int = opt(64, "examples per optimiser step", min=1, max=1 << 20)
+    dataset_size: int = opt(0, "0: fresh problems for every batch; N: a fixed training set of N problems", min=0)
+    eval_every: int = opt(50_000, "examples between evaluations (and checkpoints)", min=1)
+    eval_size: int = opt(1000, "problems in the periodic test set", min=1)
+    log_every: int = opt(50, "optimiser steps between training-metric records", min=1)
+    max_steps: int = opt(10_000, "full-batch tasks (modular): optimiser steps in all", min=1)
+    stop_acc: float = opt(0.0, "full-batch tasks: stop once test accuracy >= this for stop_patience evaluations "
+                               "in a row; 0 never stops early", min=0.0, max=1.0)
+    stop_patience: int = opt(3, "full-batch tasks: evaluations in a row at stop_acc before stopping", min=1)
+    measure_every: int = opt(0, "full-batch tasks: steps between Fourier progress measures; 0: at each "
+                                "evaluation", min=0)
+    device: str = opt("auto", "auto picks CUDA when present", choices=["auto", "cpu", "cuda"])
+    precision: str = opt("auto", "auto: bf16 autocast on CUDA, fp32 on CPU", choices=["auto", "fp32", "bf16"])
+    threads: int = opt(0, "CPU threads; 0 means one per available core", min=0, max=1024)
+    compile: bool = opt(False, "torch.compile the model")
+
+
+@dataclass
+class OptimConfig:
     lr: float = opt(1e-4, "peak learning rate", min=0.0, max=10.0)
     min_lr: float = opt(0.0, "learning rate at the end of a cosine schedule", min=0.0, max=10.0)
     warmup: int = opt(1000, "linear warm-up steps", min=0)
@@ -64,14 +82,11 @@ class TrainConfig:
     weight_decay: float = opt(0.0, "AdamW weight decay", min=0.0)
     beta1: float = opt(0.9, "AdamW beta1", min=0.0, max=1.0)
     beta2: float = opt(0.999, "AdamW beta2", min=0.0, max=1.0)
-    dataset_size: int = opt(0, "0: fresh problems for every batch; N: a fixed training set of N problems", min=0)
-    eval_every: int = opt(50_000, "examples between evaluations (and checkpoints)", min=1)
-    eval_size: int = opt(1000, "problems in the periodic test set", min=1)
-    log_every: int = opt(50, "optimiser steps between training-metric records", min=1)
-    device: str = opt("auto", "auto picks CUDA when present", choices=["auto", "cpu", "cuda"])
-    precision: str = opt("auto", "auto: bf16 autocast on CUDA, fp32 on CPU", choices=["auto", "fp32", "bf16"])
-    threads: int = opt(0, "CPU threads; 0 means one per available core", min=0, max=1024)
-    compile: bool = opt(False, "torch.compile the model")
+    grokfast: str = opt("none", "gradient filter of Grokfast (arXiv 2405.20233): ema or ma (moving average)",
+                        choices=["none", "ema", "ma"])
+    grokfast_alpha: float = opt(0.98, "grokfast ema: momentum of the gradient average", min=0.0, max=1.0)
+    grokfast_lamb: float = opt(2.0, "grokfast: amplification of the slow gradient component", min=0.0)
+    grokfast_window: int = opt(100, "grokfast ma: window of the moving average, in steps", min=1)
 
 
 @dataclass
@@ -89,7 +104,8 @@ class RunConfig:
     task: dict = opt({"name": "transpose"}, "task name and its options (see `mathlens presets --task NAME`)")
     encoding: EncodingConfig = field(default_factory=EncodingConfig, metadata={"help": "number encodings"})
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the transformer"})
-    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "training length, data, device"})
+    optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "optimiser and schedule"})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "evaluation"})
 
     def to_dict(self) -> dict:
@@ -208,8 +224,8 @@ def _validate_run(cfg: RunConfig) -> None:
     m = cfg.model
     if m.d_model % m.n_heads:
         raise UserError(f"model.n_heads: {m.n_heads} does not divide model.d_model={m.d_model}")
-    if cfg.train.min_lr > cfg.train.lr:
-        raise UserError(f"train.min_lr: {cfg.train.min_lr} is above train.lr={cfg.train.lr}")
+    if cfg.optim.min_lr > cfg.optim.lr:
+        raise UserError(f"optim.min_lr: {cfg.optim.min_lr} is above optim.lr={cfg.optim.lr}")
 
 
 def config_from_dict(data: dict) -> RunConfig:

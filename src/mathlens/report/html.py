@@ -45,13 +45,13 @@ def write_report(path) -> Path:
     parts = [f"<h1>{html.escape(run.path.name)}</h1><p>{html.escape(cfg.description)}</p>"]
 
     task_opts = ", ".join(f"{k}={v}" for k, v in cfg.task.items() if k != "name")
-    m, t = cfg.model, cfg.train
+    m, t, o = cfg.model, cfg.train, cfg.optim
     setting = [{"setting": "task", "value": f"{cfg.task['name']} ({task_opts})"},
                {"setting": "encoding", "value": f"{cfg.encoding.input} -> {cfg.encoding.output}"},
                {"setting": "model", "value": f"{m.arch} {m.enc_layers}+{m.dec_layers} layers, d {m.d_model}, "
                                              f"{m.n_heads} heads, dropout {m.dropout}"},
-               {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, lr {t.lr} "
-                                                f"({t.schedule}, warm-up {t.warmup}), seed {cfg.seed}"}]
+               {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, lr {o.lr} "
+                                                f"({o.schedule}, warm-up {o.warmup}), seed {cfg.seed}"}]
     parts.append("<h2>Setting</h2>" + _table(setting, left=("setting", "value")))
 
     if len(metrics):

@@ -41,7 +41,7 @@ class Trainer:
         self.pipe = Pipeline(cfg)
         torch.manual_seed(cfg.seed)
         self.model = self.pipe.build_model().to(self.device)
-        self.optimizer = make_optimizer(self.model, t)
+        self.optimizer = make_optimizer(self.model, cfg.optim)
         self.stream = make_stream(self.pipe, cfg)
         self.tests = build_test_set(self.pipe.task, t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
         self.total_steps = math.ceil(t.max_examples / t.batch_size)
@@ -80,15 +80,15 @@ class Trainer:
         tgt = torch.from_numpy(tgt).to(self.device, non_blocking=True)
         tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, self.cfg.train, self.total_steps)
+            group["lr"] = lr_at(self.step, self.cfg.optim, self.total_steps)
         with self.autocast():
             logits = self.forward(src, tgt_in)
         pad = self.pipe.vocab.pad_id
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=pad)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.cfg.train.clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip)
+        if self.cfg.optim.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip)
         self.optimizer.step()
         with torch.no_grad():
             seq_acc = ((logits.argmax(-1) == tgt_out) | (tgt_out == pad)).all(1).float().mean()
