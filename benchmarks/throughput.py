@@ -54,7 +54,7 @@ def main():
     pipe = Pipeline(cfg)
     torch.manual_seed(0)
     model = pipe.build_model().to(device)
-    opt = make_optimizer(model, cfg.train)
+    opt = make_optimizer(model, cfg.optim)
     stream = make_stream(pipe, cfg)
     pad = pipe.vocab.pad_id
 

@@ -1,4 +1,4 @@
-"""The ``mathlens`` command: train, eval, report, presets, quickstart.
+"""The ``mathlens`` command: train, eval, analyze, report, grid, presets, quickstart.
 
 User mistakes end with one line on stderr and exit code 2, never a traceback.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 from .errors import UserError
 
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
+                     "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
                      "description"}
 
 
@@ -62,8 +63,12 @@ def start_trainer(cfg, run_dir: Path, quiet: bool):
     """Build the trainer (loading any checkpoint), then save the config it runs with."""
     from .io import write_text
     from .run import CONFIG
-    from .training.trainer import Trainer
+    from .tasks import task_class
 
+    if task_class(cfg.task["name"]).full_batch:
+        from .training.full_batch import FullBatchTrainer as Trainer
+    else:
+        from .training.trainer import Trainer
     trainer = Trainer(cfg, run_dir, quiet=quiet)
     write_text(Path(run_dir) / CONFIG, cfg.to_toml())
     return trainer
@@ -72,15 +77,19 @@ def start_trainer(cfg, run_dir: Path, quiet: bool):
 def cmd_train(args) -> int:
     cfg, run_dir, resuming = prepare_run(args.target, args.set or [], args.out)
     trainer = start_trainer(cfg, run_dir, args.quiet)
+    full_batch = not hasattr(trainer, "examples")
+    length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
     if resuming and trainer.done:
-        print(f"{run_dir}: already trained to {trainer.examples} examples "
-              f"(raise it with --set train.max_examples=N)")
+        more = "train.max_steps" if full_batch else "train.max_examples"
+        print(f"{run_dir}: already trained to {length} (raise it with --set {more}=N)")
         return 0
     if resuming:
-        print(f"{run_dir}: resuming at step {trainer.step} ({trainer.examples} examples)")
+        print(f"{run_dir}: resuming at step {trainer.step}" + ("" if full_batch else f" ({length})"))
     last = trainer.run()
-    print(f"{run_dir}: trained {trainer.examples} examples in {trainer.train_time:.0f}s; "
-          + ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith("acc@")))
+    length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
+    shown = ("train_acc", "test_acc") if full_batch else tuple(k for k in last if k.startswith("acc@"))
+    print(f"{run_dir}: trained {length} in {trainer.train_time:.0f}s; "
+          + ", ".join(f"{k} {last[k]:.3f}" for k in shown))
     return 0
 
 
@@ -99,6 +108,59 @@ def cmd_report(args) -> int:
 
     print(f"report: {write_report(args.run)}")
     return 0
+
+
+def cmd_analyze(args) -> int:
+    from .run import Run
+
+    run = Run(args.run)
+    if args.analysis == "fourier":
+        if not run.full_batch:
+            raise UserError(f"analyze fourier: {run.path} trains task {run.task.name!r}; the Fourier analysis "
+                            f"is for modular arithmetic runs")
+        from .analysis.grokking import analyze_fourier
+
+        result = analyze_fourier(run)
+        final = result["final"]
+        print(f"{run.path}: (x op y) mod {result['p']}, formula {result['formula']}")
+        for k in ("steps", "steps_to_train_99", "steps_to_test_99", "train_acc", "test_acc"):
+            v = result.get(k)
+            print(f"  {k:<22} {'not reached' if v is None else (f'{v:.4f}' if isinstance(v, float) else v)}")
+        print(f"  final model (eps {final['eps']}):")
+        for k, v in final.items():
+            if k != "eps":
+                print(f"    {k:<20} {f'{v:.4f}' if isinstance(v, float) else v}")
+        print(f"figures and summary.json: {run.path / 'analysis' / 'fourier'}")
+    return 0
+
+
+def cmd_grid(args) -> int:
+    from .grid import grid_values, point_name, point_row, write_table
+
+    key, values = grid_values(args.preset, args.vary)
+    grid_dir = Path(args.out or Path("runs") / f"grid-{Path(args.preset).name}")
+    rows = []
+    for i, value in enumerate(values):
+        point = grid_dir / point_name(i, value)
+        cfg, run_dir, _ = prepare_run(args.preset, [*(args.set or []), f"{key}={_toml(value)}"], str(point))
+        trainer = start_trainer(cfg, run_dir, args.quiet)
+        if not trainer.done:
+            print(f"[{i + 1}/{len(values)}] {key}={value}: training in {run_dir}", flush=True)
+            trainer.run()
+        rows.append(point_row(run_dir, key, value))
+    table = write_table(grid_dir, rows)
+    print(table.to_markdown(index=False, floatfmt=".3g"))
+    print(f"table: {grid_dir / 'comparison.csv'} and comparison.md")
+    return 0
+
+
+def _toml(value) -> str:
+    """A value as TOML text for --set (strings quoted, so that '2x+y' stays a string)."""
+    import json
+
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def cmd_presets(args) -> int:
@@ -149,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write RUN/report.html: curves, accuracy table, examples")
     r.add_argument("run")
     r.set_defaults(func=cmd_report)
+
+    a = sub.add_parser("analyze", help="look inside a trained run (fourier: modular arithmetic)")
+    a.add_argument("run")
+    a.add_argument("analysis", choices=["fourier"], help="which analysis")
+    a.set_defaults(func=cmd_analyze)
+
+    g = sub.add_parser("grid", help="one run per value of a config key, then a comparison table")
+    g.add_argument("preset")
+    g.add_argument("--vary", required=True, metavar="KEY=V1,V2,...", help="values to run (KEY=all: the task's list)")
+    g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every point (repeatable)")
+    g.add_argument("--out", help="grid directory (default runs/grid-<preset name>)")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=cmd_grid)
 
     ps = sub.add_parser("presets", help="list the shipped experiments")
     ps.set_defaults(func=cmd_presets)

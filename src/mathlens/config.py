@@ -42,14 +42,24 @@ class EncodingConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = opt("seq2seq", "model family", choices=["seq2seq"])
-    enc_layers: int = opt(2, "encoder layers", min=1, max=64)
-    dec_layers: int = opt(2, "decoder layers", min=1, max=64)
+    arch: str = opt("seq2seq", "model family: seq2seq (LAWT) or decoder (decoder-only; the one-layer "
+                               "grokking model)", choices=["seq2seq", "decoder"])
+    enc_layers: int = opt(2, "seq2seq: encoder layers", min=1, max=64)
+    dec_layers: int = opt(2, "seq2seq: decoder layers", min=1, max=64)
+    layers: int = opt(1, "decoder: transformer blocks", min=1, max=64)
     d_model: int = opt(256, "width of the residual stream", min=8, max=8192)
     n_heads: int = opt(8, "attention heads (must divide d_model)", min=1, max=128)
     d_ff: int = opt(0, "hidden width of the MLP; 0 means 4 * d_model", min=0, max=65536)
     dropout: float = opt(0.0, "dropout probability", min=0.0, max=0.9)
-    share_embeddings: bool = opt(True, "one token embedding for encoder, decoder and output layer (LAWT)")
+    share_embeddings: bool = opt(True, "one token embedding for the inputs and the output layer (LAWT); "
+                                       "the grokking papers untie them")
+    layernorm: bool = opt(True, "decoder: LayerNorm before attention, MLP and unembedding (false in the "
+                                "grokking papers)")
+    bias: bool = opt(True, "decoder: biases in attention and MLP layers")
+    positions: str = opt("learned", "decoder: position embedding", choices=["learned", "none"])
+    activation: str = opt("relu", "MLP activation", choices=["relu", "gelu"])
+    init: str = opt("gpt", "initial weights: gpt (normal, std 0.02) or nanda (normal, std 1/sqrt(fan-in), "
+                           "Nanda et al.'s grokking model)", choices=["gpt", "nanda"])
 
 
 @dataclass
@@ -57,7 +67,8 @@ class TrainConfig:
     max_examples: int = opt(1_000_000, "training examples in all (LAWT's 'epoch' is 300,000)", min=1)
     batch_size: int = opt(64, "examples per optimiser step", min=1, max=1 << 20)
     dataset_size: int = opt(0, "0: fresh problems for every batch; N: a fixed training set of N problems", min=0)
-    eval_every: int = opt(50_000, "examples between evaluations (and checkpoints)", min=1)
+    eval_every: int = opt(50_000, "examples between evaluations and checkpoints (steps for full-batch tasks)",
+                          min=1)
     eval_size: int = opt(1000, "problems in the periodic test set", min=1)
     log_every: int = opt(50, "optimiser steps between training-metric records", min=1)
     max_steps: int = opt(10_000, "full-batch tasks (modular): optimiser steps in all", min=1)
@@ -66,6 +77,10 @@ class TrainConfig:
     stop_patience: int = opt(3, "full-batch tasks: evaluations in a row at stop_acc before stopping", min=1)
     measure_every: int = opt(0, "full-batch tasks: steps between Fourier progress measures; 0: at each "
                                 "evaluation", min=0)
+    init_from: str = opt("", "full-batch tasks: a run directory to take initial weights from (transfer)")
+    init_parts: list = opt(["embed"], "parts of init_from's model to copy",
+                           choices=["embed", "pos", "blocks", "unembed"])
+    freeze: bool = opt(False, "keep the copied parts fixed while training")
     device: str = opt("auto", "auto picks CUDA when present", choices=["auto", "cpu", "cuda"])
     precision: str = opt("auto", "auto: bf16 autocast on CUDA, fp32 on CPU", choices=["auto", "fp32", "bf16"])
     threads: int = opt(0, "CPU threads; 0 means one per available core", min=0, max=1024)
@@ -165,8 +180,9 @@ def _coerce(value, tp, where: str):
 
 def _check_bounds(value, meta: dict, where: str):
     choices, lo, hi = meta.get("choices"), meta.get("min"), meta.get("max")
-    if choices is not None and value not in choices:
-        raise UserError(f"{where}: {value!r} is not allowed; choose from {', '.join(map(str, choices))}")
+    for v in value if isinstance(value, list) and choices is not None else [value]:
+        if choices is not None and v not in choices:
+            raise UserError(f"{where}: {v!r} is not allowed; choose from {', '.join(map(str, choices))}")
     for v in value if isinstance(value, list) else [value]:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if lo is not None and v < lo:
@@ -215,7 +231,10 @@ def _validate_run(cfg: RunConfig) -> None:
 
     if "name" not in cfg.task:
         raise UserError("task.name: missing; choose from " + ", ".join(tasks.REGISTRY))
-    cfg.build_task()  # validates task options
+    task = cfg.build_task()  # validates task options
+    if task.full_batch != (cfg.model.arch == "decoder"):
+        need = "decoder" if task.full_batch else "seq2seq"
+        raise UserError(f"model.arch: task {task.name!r} is trained with model.arch=\"{need}\"")
     for side in ("input", "output"):
         try:
             encodings.get(getattr(cfg.encoding, side))

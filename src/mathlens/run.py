@@ -29,6 +29,15 @@ class Run:
         self.cfg = load_config_file(self.path / CONFIG)
 
     @cached_property
+    def task(self):
+        return self.cfg.build_task()
+
+    @property
+    def full_batch(self) -> bool:
+        """True for finite tasks trained on their whole dataset at once (modular arithmetic)."""
+        return self.task.full_batch
+
+    @cached_property
     def pipe(self):
         from .training.pipeline import Pipeline
 
@@ -40,9 +49,20 @@ class Run:
         from .training import checkpoint
         from .training.trainer import CHECKPOINT
 
-        model = self.pipe.build_model()
+        if self.full_batch:
+            from .training.full_batch import build_model
+
+            model = build_model(self.cfg, self.task)
+        else:
+            model = self.pipe.build_model()
         checkpoint.load(self.path / CHECKPOINT, model)
         return model.eval()
+
+    def split(self):
+        """(train, test) example indices of a full-batch run, as it trained."""
+        from .training.full_batch import split_of
+
+        return split_of(self.cfg, self.task, len(self.task.dataset()["answer"]))
 
     def metrics(self) -> pd.DataFrame:
         """metrics.jsonl as a DataFrame (kind = 'train' or 'eval')."""

@@ -36,27 +36,72 @@ def _table(rows: list[dict], left=()) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(path) -> Path:
-    run = Run(path)
-    cfg = run.cfg
-    metrics = run.metrics()
-    plot_dir = run.path / "plots"
-    plot_dir.mkdir(exist_ok=True)
-    parts = [f"<h1>{html.escape(run.path.name)}</h1><p>{html.escape(cfg.description)}</p>"]
+def _img(b64: str, alt: str) -> str:
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{b64}'>"
 
+
+def _setting(cfg, full_batch: bool) -> list[dict]:
     task_opts = ", ".join(f"{k}={v}" for k, v in cfg.task.items() if k != "name")
     m, t, o = cfg.model, cfg.train, cfg.optim
-    setting = [{"setting": "task", "value": f"{cfg.task['name']} ({task_opts})"},
-               {"setting": "encoding", "value": f"{cfg.encoding.input} -> {cfg.encoding.output}"},
-               {"setting": "model", "value": f"{m.arch} {m.enc_layers}+{m.dec_layers} layers, d {m.d_model}, "
-                                             f"{m.n_heads} heads, dropout {m.dropout}"},
-               {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, lr {o.lr} "
-                                                f"({o.schedule}, warm-up {o.warmup}), seed {cfg.seed}"}]
-    parts.append("<h2>Setting</h2>" + _table(setting, left=("setting", "value")))
+    rows = [{"setting": "task", "value": f"{cfg.task['name']} ({task_opts})"}]
+    if full_batch:
+        rows += [{"setting": "model", "value": f"decoder, {m.layers} layer(s), d {m.d_model}, {m.n_heads} heads, "
+                                               f"MLP {m.d_ff or 4 * m.d_model} {m.activation}, LayerNorm "
+                                               f"{'on' if m.layernorm else 'off'}, positions {m.positions}"},
+                 {"setting": "training", "value": f"full batch, up to {t.max_steps} steps, AdamW lr {o.lr}, wd "
+                                                  f"{o.weight_decay}, betas ({o.beta1}, {o.beta2}), warm-up "
+                                                  f"{o.warmup}, grokfast {o.grokfast}, seed {cfg.seed}"}]
+    else:
+        rows += [{"setting": "encoding", "value": f"{cfg.encoding.input} -> {cfg.encoding.output}"},
+                 {"setting": "model", "value": f"{m.arch} {m.enc_layers}+{m.dec_layers} layers, d {m.d_model}, "
+                                               f"{m.n_heads} heads, dropout {m.dropout}"},
+                 {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, lr {o.lr} "
+                                                  f"({o.schedule}, warm-up {o.warmup}), seed {cfg.seed}"}]
+    return rows
 
+
+def _grokking_sections(run, metrics, plot_dir) -> list[str]:
+    from ..analysis import fourier, grokking
+    from . import grok_plots
+
+    parts = []
+    if not len(metrics):
+        return ["<p>No metrics yet.</p>"]
+    img = plots.save(grok_plots.grokking_curves(metrics), plot_dir / "grokking")
+    parts.append("<h2>Training</h2><p>Accuracy and loss on the train and test splits (log steps), with the "
+                 "progress measures under them: FFS, FCR, Gini (of the embedding's Fourier spectrum), restricted "
+                 "and excluded loss, weight norm. Definitions: <code>mathlens.analysis.fourier</code>.</p>"
+                 + _img(img, "grokking curves"))
+    s = grokking.summary(metrics)
+    row = {k: (", ".join(map(str, v)) if isinstance(v, list) else ("not reached" if v is None else v))
+           for k, v in s.items()}
+    parts.append("<h2>Summary</h2>" + _table([row]))
+    steps = grokking.chosen_steps(metrics)
+    if steps:
+        img = plots.save(grok_plots.spectra(metrics, steps), plot_dir / "spectrum")
+        parts.append("<h2>Embedding spectrum</h2>" + _img(img, "spectrum"))
+        if run.task.multiplicative:
+            img = plots.save(grok_plots.spectra(metrics, steps, prefix="mult_"), plot_dir / "spectrum_mult")
+            parts.append(_img(img, "spectrum in the multiplicative basis"))
+    if (run.path / "checkpoint.safetensors").exists():
+        acts = grokking.grid_activations(run.model, run.task)
+        _, labels = fourier.fourier_basis(run.task.p)
+        maps = [plots.save(grok_plots.fourier_map(fourier.fourier_2d(acts[k], run.task.p), labels, title),
+                           plot_dir / f"{k}_2d")
+                for k, title in (("logits", "Logits over (x, y), 2-D Fourier basis"),
+                                 ("neurons", "MLP neurons over (x, y), 2-D Fourier basis"))]
+        parts.append("<h2>Inside the final model</h2>" + "".join(_img(m, "2-D Fourier map") for m in maps))
+        img = plots.save(grok_plots.attention(acts["pattern"]), plot_dir / "attention")
+        parts.append("<h3>Attention of the answer position to x and to y, over (x, y)</h3>"
+                     + _img(img, "attention patterns"))
+    return parts
+
+
+def _matrix_sections(run, metrics, plot_dir) -> list[str]:
+    parts = []
     if len(metrics):
         img = plots.save(plots.training_curves(metrics), plot_dir / "training_curves")
-        parts.append(f"<h2>Training</h2><img alt='training curves' src='data:image/png;base64,{img}'>")
+        parts.append("<h2>Training</h2>" + _img(img, "training curves"))
         train = metrics[metrics["kind"] == "train"]
         if len(train):
             parts.append(f"<p>{int(train['examples'].iloc[-1])} examples in {train['time'].iloc[-1]:.0f} s of "
@@ -76,17 +121,29 @@ def write_report(path) -> Path:
     if run.eval_files():
         records = run.records()
         img = plots.save(plots.error_histogram(records, run.pipe.task.tolerances), plot_dir / "errors")
-        parts.append(f"<img alt='error histogram' src='data:image/png;base64,{img}'>")
+        parts.append(_img(img, "error histogram"))
         col = "correct@5%"
         show = ["error", "reason", "target", "prediction"]
         right = records[records[col]].head(5)[show]
         wrong = records[~records[col]].head(5)[show]
         parts.append("<h2>Examples</h2><h3>Right (at 5%)</h3>" + _table(right.to_dict("records"), left=("reason",)))
         parts.append("<h3>Wrong (at 5%)</h3>" + _table(wrong.to_dict("records"), left=("reason",)))
+    return parts
 
+
+def write_report(path) -> Path:
+    """Write ``RUN/report.html`` (figures also as PNG and SVG in ``RUN/plots``); returns its path."""
+    run = Run(path)
+    cfg = run.cfg
+    metrics = run.metrics()
+    plot_dir = run.path / "plots"
+    plot_dir.mkdir(exist_ok=True)
+    parts = [f"<h1>{html.escape(run.path.name)}</h1><p>{html.escape(cfg.description)}</p>",
+             "<h2>Setting</h2>" + _table(_setting(cfg, run.full_batch), left=("setting", "value"))]
+    sections = _grokking_sections if run.full_batch else _matrix_sections
+    parts += sections(run, metrics, plot_dir)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mathlens: {html.escape(run.path.name)}"
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
     out = run.path / "report.html"
     write_text(out, page)
     return out
-

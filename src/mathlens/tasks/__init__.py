@@ -6,14 +6,16 @@ A new task is one file with a :class:`Task` subclass plus one line in ``REGISTRY
 from __future__ import annotations
 
 from ..errors import UserError, did_you_mean
-from .base import TOLERANCES, Problems, Task
+from .base import TOLERANCES, MatrixTask, Problems, Task
 from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
+from .modular import ModularArithmetic
 
 REGISTRY: dict[str, type[Task]] = {
     "transpose": Transpose,
     "matrix_sum": MatrixSum,
     "matrix_vector": MatrixVector,
     "matrix_product": MatrixProduct,
+    "modular": ModularArithmetic,
 }
 
 
@@ -38,4 +40,4 @@ def get(name: str, **options) -> Task:
     return cls(build_dataclass(cls.Options, options, prefix="task"))
 
 
-__all__ = ["REGISTRY", "TOLERANCES", "Problems", "Task", "get", "task_class"]
+__all__ = ["REGISTRY", "TOLERANCES", "MatrixTask", "Problems", "Task", "get", "task_class"]

@@ -1,8 +1,10 @@
-"""The Task contract: problems, the matrices to encode, verification, features. Nothing about tokens.
+"""The Task contract: problems, verification, features. Nothing about tokens.
 
-A task samples a batch of problems from a seeded numpy Generator (all of one shape, so that batches need no
-padding), says which matrix goes in and which comes out, verifies decoded predictions against the problem,
-and computes per-problem features for failure analysis. Adding a task is one file plus a registry line.
+A task samples a batch of problems from a seeded numpy Generator, verifies decoded predictions against the
+problem, and computes per-problem features for failure analysis. A :class:`MatrixTask` (read by the seq2seq
+pipeline) also says which matrix goes in and which comes out, all of one shape per batch so that batches need
+no padding. A finite task (``full_batch = True``, e.g. modular arithmetic) lists its whole dataset instead.
+Adding a task is one file plus a registry line.
 """
 
 from __future__ import annotations
@@ -34,13 +36,27 @@ class Task(ABC):
     name: str
     Options = TaskOptions
     tolerances = TOLERANCES
+    full_batch = False  # True: the whole dataset is enumerable and trained on at once (training.full_batch)
+    grid_values: dict = {}  # option -> the values `mathlens grid --vary task.OPTION=all` runs
 
     def __init__(self, options=None):
         self.options = options if options is not None else self.Options()
 
     @abstractmethod
     def sample(self, n: int, rng: np.random.Generator) -> Problems:
-        """``n`` problems of one shape, drawn from ``rng``."""
+        """``n`` problems (of one shape), drawn from ``rng``."""
+
+    @abstractmethod
+    def verify(self, problems: Problems, predictions: np.ndarray) -> np.ndarray:
+        """Per-problem error (or correctness) of decoded predictions."""
+
+    def features(self, problems: Problems) -> dict[str, np.ndarray]:
+        """Per-problem numbers describing the problem (for failure analysis): name -> (n,) array."""
+        return {}
+
+
+class MatrixTask(Task):
+    """A task whose problems are read and written as matrices (the seq2seq pipeline's tasks)."""
 
     @abstractmethod
     def input_matrix(self, problems: Problems) -> np.ndarray:
@@ -54,10 +70,6 @@ class Task(ABC):
     def verify(self, problems: Problems, predictions: np.ndarray) -> np.ndarray:
         """Per-problem error of decoded predictions (n, r, c); ``inf`` where a prediction is missing (NaN) or
         has the wrong shape. A prediction is correct at tolerance ``tau`` when its error is below ``tau``."""
-
-    def features(self, problems: Problems) -> dict[str, np.ndarray]:
-        """Per-problem numbers describing the problem (for failure analysis): name -> (n,) array."""
-        return {}
 
     @abstractmethod
     def largest(self) -> Problems:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import opt
 from ..errors import UserError
-from .base import Problems, Task, TaskOptions
+from .base import MatrixTask, Problems, TaskOptions
 from .matrices import COEFF_DISTRIBUTIONS, dim_max, draw_dim, random_matrices, relative_l1
 
 
@@ -36,7 +36,7 @@ class MatrixOptions(TaskOptions):
                 raise UserError(f"{prefix}.{name}: expected a positive int or [lo, hi] with 1 <= lo <= hi, got {v!r}")
 
 
-class MatrixTask(Task):
+class RandomOperandsTask(MatrixTask):
     """Shared sampling for tasks whose operands are r x c random matrices."""
 
     Options = MatrixOptions
@@ -81,14 +81,14 @@ class MatrixTask(Task):
         return sized.sample(1, np.random.default_rng(0))
 
 
-class Transpose(MatrixTask):
+class Transpose(RandomOperandsTask):
     name = "transpose"
 
     def target_matrix(self, problems):
         return np.swapaxes(problems["input"], 1, 2)
 
 
-class MatrixSum(MatrixTask):
+class MatrixSum(RandomOperandsTask):
     name = "matrix_sum"
     n_operands = 2
 
@@ -97,7 +97,7 @@ class MatrixSum(MatrixTask):
         return a + b
 
 
-class MatrixVector(MatrixTask):
+class MatrixVector(RandomOperandsTask):
     name = "matrix_vector"
 
     extra_cols = 1  # the vector beside the matrix
@@ -107,7 +107,7 @@ class MatrixVector(MatrixTask):
         return np.swapaxes(m[:, :, :-1], 1, 2) @ m[:, :, -1:]
 
 
-class MatrixProduct(MatrixTask):
+class MatrixProduct(RandomOperandsTask):
     name = "matrix_product"
     n_operands = 2
 

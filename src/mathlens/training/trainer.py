@@ -8,10 +8,7 @@ same records as an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -20,15 +17,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..evaluation.evaluate import evaluate
-from ..io import append_jsonl, read_jsonl, write_text
 from . import checkpoint
 from .device import setup
 from .optim import lr_at, make_optimizer
 from .pipeline import Pipeline
+from .runlog import METRICS, RunLog, StopAtStepBoundary
 from .stream import build_test_set, make_stream
 
 CHECKPOINT = "checkpoint.safetensors"
-METRICS = "metrics.jsonl"
+__all__ = ["CHECKPOINT", "METRICS", "Trainer"]
 
 
 class Trainer:
@@ -49,7 +46,7 @@ class Trainer:
         self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
         self.train_time = 0.0
         self.forward = torch.compile(self.model) if t.compile else self.model
-        self.tb = None
+        self.log = RunLog(self.run_dir, x_key="examples")
         if (self.run_dir / CHECKPOINT).exists():
             self._resume()
 
@@ -60,9 +57,7 @@ class Trainer:
         self.window, self.train_time = meta["window"], meta["train_time"]
         self.stream.restore(meta["stream"])
         torch.set_rng_state(extra["torch_rng"])
-        # Drop records written after this checkpoint: the resumed run writes them again.
-        kept = [r for r in read_jsonl(self.run_dir / METRICS) if r["step"] <= self.step]
-        write_text(self.run_dir / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+        self.log.truncate(self.step)
 
     def save(self):
         meta = {"step": self.step, "examples": self.examples, "window": self.window,
@@ -94,13 +89,6 @@ class Trainer:
             seq_acc = ((logits.argmax(-1) == tgt_out) | (tgt_out == pad)).all(1).float().mean()
         return loss.item(), seq_acc.item()
 
-    def log(self, record: dict):
-        append_jsonl(self.run_dir / METRICS, record)
-        if self.tb is not None:
-            for k, v in record.items():
-                if k not in ("kind", "step", "examples") and isinstance(v, (int, float)):
-                    self.tb.add_scalar(f"{record['kind']}/{k}", v, self.examples)
-
     def evaluate_now(self) -> dict:
         summary, _ = evaluate(self.model, self.pipe, self.tests, self.device, self.autocast)
         record = {"kind": "eval", "step": self.step, "examples": self.examples, **summary}
@@ -113,18 +101,15 @@ class Trainer:
         Ctrl-C finishes the step in progress, saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C
         stops at once), so the resumed run continues exactly where this one stopped.
         """
-        from tensorboardX import SummaryWriter
-
         t = self.cfg.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.examples or None)
-        last_eval = self._last_eval()
+        self.log.open(resume_at=self.examples)
+        last_eval = self.log.last("eval")
         self.model.train()
         bar = tqdm(total=t.max_examples, initial=self.examples, unit="ex", unit_scale=True, disable=self.quiet,
                    dynamic_ncols=True, desc=self.run_dir.name)
         tick = time.perf_counter()  # start of the current log window; evaluation time is excluded
         paused = 0.0
-        stop = _StopAtStepBoundary()
+        stop = StopAtStepBoundary()
         try:
             while not self.done:
                 if stop.requested:
@@ -158,28 +143,5 @@ class Trainer:
         finally:
             stop.restore()
             bar.close()
-            self.tb.close()
+            self.log.close()
         return last_eval
-
-    def _last_eval(self) -> dict:
-        evals = [r for r in read_jsonl(self.run_dir / METRICS) if r.get("kind") == "eval"]
-        return evals[-1] if evals else {}
-
-
-class _StopAtStepBoundary:
-    """SIGINT handler that asks the loop to stop after the current step instead of interrupting it mid-update."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = None
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def restore(self):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)

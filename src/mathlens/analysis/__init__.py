@@ -1,0 +1,1 @@
+"""Analyses that read records, checkpoints and activations: fourier (modular arithmetic), ..."""

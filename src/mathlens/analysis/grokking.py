@@ -1,0 +1,119 @@
+"""Run-level analyses of modular-arithmetic runs: the grokking summary, activations over the (x, y) grid, and
+``mathlens analyze RUN fourier``.
+
+>>> run = load_run("runs/add-p97")                 # doctest: +SKIP
+>>> summary(run.metrics())["steps_to_test_99"]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..io import write_json
+from . import fourier
+from .progress import measure
+
+
+def _first_step(evals: pd.DataFrame, col: str, level: float):
+    hit = evals[evals[col] >= level] if col in evals else evals.iloc[0:0]
+    return int(hit["step"].iloc[0]) if len(hit) else None
+
+
+def summary(metrics: pd.DataFrame, level: float = 0.99) -> dict:
+    """Steps to train and test accuracy >= ``level`` (None: not reached), final accuracies and measures."""
+    if "kind" not in metrics:
+        return {}
+    evals = metrics[metrics["kind"] == "eval"]
+    measures = metrics[metrics["kind"] == "measure"]
+    out = {"steps": int(evals["step"].iloc[-1]) if len(evals) else 0,
+           f"steps_to_train_{round(level * 100)}": _first_step(evals, "train_acc", level),
+           f"steps_to_test_{round(level * 100)}": _first_step(evals, "test_acc", level)}
+    if len(evals):
+        last = evals.iloc[-1]
+        out.update(train_acc=float(last["train_acc"]), test_acc=float(last["test_acc"]),
+                   train_time_s=float(last["time"]))
+    if len(measures):
+        last = measures.iloc[-1]
+        for k in ("ffs", "fcr", "gini", "key_freqs", "restricted_loss", "excluded_loss", "weight_norm",
+                  "mult_ffs", "mult_fcr", "mult_key_freqs"):
+            v = last.get(k)
+            if isinstance(v, list):
+                out[k] = v
+            elif v is not None and not math.isnan(v):
+                out[k] = float(v)
+    return out
+
+
+@torch.inference_mode()
+def grid_activations(model, task, op: int = 0) -> dict[str, np.ndarray]:
+    """For every (x, y) with operation ``op``: logits (p, p, p), MLP neurons at the last position
+    (p, p, d_ff) and the last position's attention pattern (p, p, heads, 3)."""
+    p = task.p
+    x, y = np.divmod(np.arange(p * p), p)
+    tokens = torch.as_tensor(np.stack([x, np.full_like(x, p + op), y], axis=1))
+    block = model.blocks[0]
+    seen = {}
+    hooks = [block.mlp.hook_post.register_forward_hook(lambda m, i, o: seen.__setitem__("neurons", o)),
+             block.attn.hook_pattern.register_forward_hook(lambda m, i, o: seen.__setitem__("pattern", o))]
+    try:
+        logits = model.eval()(tokens, last_only=True)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {"logits": logits.reshape(p, p, -1).numpy(),
+            "neurons": seen["neurons"].reshape(p, p, -1).numpy(),
+            "pattern": seen["pattern"][:, :, -1, :].reshape(p, p, *seen["pattern"].shape[1:2], -1).numpy()}
+
+
+def chosen_steps(metrics: pd.DataFrame, level: float = 0.99) -> dict[str, int]:
+    """Moments worth a spectrum: start, train >= level, test >= level, end (nearest measured steps)."""
+    measured = metrics.loc[metrics["kind"] == "measure", "step"].to_numpy() if "kind" in metrics else []
+    if not len(measured):
+        return {}
+    s = summary(metrics, level)
+    wanted = {"start": 0, f"train {level:.0%}": s.get(f"steps_to_train_{round(level * 100)}"),
+              f"test {level:.0%}": s.get(f"steps_to_test_{round(level * 100)}"), "end": int(measured[-1])}
+    return {name: int(measured[np.abs(measured - step).argmin()]) for name, step in wanted.items()
+            if step is not None}
+
+
+def analyze_fourier(run, out_dir=None) -> dict:
+    """Measures of the final model, the measures over training, and figures in ``RUN/analysis/fourier``.
+
+    Returns the summary that is also written to ``summary.json``.
+    """
+    from ..report import grok_plots, plots
+
+    out_dir = out_dir or run.path / "analysis" / "fourier"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task, model = run.task, run.model
+    data = task.dataset()
+    train_idx, _ = run.split()
+    final = measure(model, task, data, train_idx)
+    metrics = run.metrics()
+    result = {"run": str(run.path), "p": task.p, "formula": task.options.formula,
+              **summary(metrics), "final": {k: v for k, v in final.items() if k not in ("alpha", "beta",
+                                                                                       "mult_alpha", "mult_beta")}}
+    acts = grid_activations(model, task)
+    _, labels = fourier.fourier_basis(task.p)
+    figures = {
+        "progress": grok_plots.grokking_curves(metrics),
+        "spectrum": grok_plots.spectra(metrics, chosen_steps(metrics)),
+        "logits_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["logits"], task.p), labels,
+                                            "Logits over (x, y) in the 2-D Fourier basis"),
+        "neurons_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["neurons"], task.p), labels,
+                                             "MLP neurons over (x, y) in the 2-D Fourier basis"),
+        "attention": grok_plots.attention(acts["pattern"]),
+    }
+    if task.multiplicative:
+        figures["spectrum_multiplicative"] = grok_plots.spectra(metrics, chosen_steps(metrics), prefix="mult_")
+    result["figures"] = {}
+    for name, fig in figures.items():
+        plots.save(fig, out_dir / name)
+        result["figures"][name] = str(out_dir / f"{name}.png")
+    write_json(out_dir / "summary.json", result)
+    return result

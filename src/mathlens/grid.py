@@ -1,0 +1,74 @@
+"""`mathlens grid PRESET --vary KEY=V1,V2,...`: one run per value, then one comparison table.
+
+Each point is an ordinary run directory (``GRID/NN_value``), trained one after the other here; the points are
+independent, so a scheduler could run them elsewhere. Re-running the command skips finished points and resumes
+unfinished ones; the table (``GRID/comparison.csv`` and ``.md``) is written from whatever points are done.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .config import load_preset, parse_override
+from .errors import UserError
+from .io import write_text
+
+
+def grid_values(preset: str, vary: str) -> tuple[str, list]:
+    """(key, values) of ``--vary KEY=V1,V2`` (values as TOML: numbers stay numbers); ``KEY=all`` takes the
+    task's list for that option (e.g. every operation of the modular task)."""
+    if "=" not in vary:
+        raise UserError(f"--vary {vary!r}: expected KEY=V1,V2,... or KEY=all, e.g. task.formula=all")
+    key, raw = (part.strip() for part in vary.split("=", 1))
+    if raw == "all":
+        from .tasks import task_class
+
+        task_name = load_preset(preset).get("task", {}).get("name", "")
+        option = key.removeprefix("task.")
+        values = task_class(task_name).grid_values.get(option) if key.startswith("task.") else None
+        if not values:
+            raise UserError(f"--vary {key}=all: no list of values is known for {key}; give them, e.g. {key}=a,b")
+        return key, list(values)
+    values = [parse_override(f"{key}={v}")[1] for v in raw.split(",") if v.strip()]
+    if not values:
+        raise UserError(f"--vary {vary!r}: no values given")
+    return key, values
+
+
+def point_name(i: int, value) -> str:
+    slug = re.sub(r"[^A-Za-z0-9+\-^.]+", "_", str(value)).strip("_") or "value"
+    return f"{i:02d}_{slug}"
+
+
+def point_row(run_dir: Path, key: str, value) -> dict:
+    """One line of the comparison table from a run directory."""
+    from .run import Run
+
+    run = Run(run_dir)
+    metrics = run.metrics()
+    row = {key: value}
+    if run.full_batch:
+        from .analysis.grokking import summary
+
+        s = summary(metrics)
+        # None (not reached) stays: an empty cell says the run never got there
+        row.update({k: s.get(k) for k in ("steps_to_train_99", "steps_to_test_99", "steps", "train_acc",
+                                          "test_acc", "ffs", "fcr", "gini", "train_time_s")})
+        row.update({k: s[k] for k in ("mult_ffs", "mult_fcr") if k in s})
+        row["grokked"] = s.get("steps_to_test_99") is not None
+        row["key_freqs"] = " ".join(map(str, s.get("key_freqs") or []))
+    elif "kind" in metrics and (metrics["kind"] == "eval").any():
+        last = metrics[metrics["kind"] == "eval"].iloc[-1]
+        row.update({k: last[k] for k in metrics.columns if k.startswith("acc@")})
+        row["examples"] = int(last["examples"])
+    return row
+
+
+def write_table(grid_dir: Path, rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    write_text(grid_dir / "comparison.csv", table.to_csv(index=False))
+    write_text(grid_dir / "comparison.md", table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    return table

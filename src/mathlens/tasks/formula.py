@@ -1,0 +1,189 @@
+"""Polynomials (and quotients) in x and y modulo p, parsed from a string by a small recursive-descent parser.
+
+Nothing is ever passed to ``eval``: the text is tokenised into integers, ``x``, ``y``, ``+ - * / ^`` (``**``
+too) and parentheses, anything else is an error that names the character and its position. Multiplication
+may be implicit, as the papers write it: ``2x+3y``, ``xy+x+y``, ``(x+y)(x-y)``, ``x^2y``.
+
+>>> f = parse("x^2+xy+y^2")
+>>> import numpy as np
+>>> f.evaluate(np.array([1, 2]), np.array([3, 4]), p=7)
+(array([6, 0]), array([ True,  True]))
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError
+
+ALLOWED = "integers, x, y, + - * / ^ and parentheses"
+MAX_EXPONENT = 10**6
+_TOKEN = re.compile(r"\s*(?:(\d+)|(\*\*|[-+*/^()xy]))")
+
+
+def _tokenise(text: str, where: str) -> list[tuple[str, int]]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m:
+            bad = len(text[pos:]) - len(text[pos:].lstrip()) + pos
+            raise UserError(f"{where}: unexpected {text[bad]!r} at position {bad} in {text!r}; "
+                            f"a formula uses {ALLOWED}")
+        tokens.append((m.group(1) or ("^" if m.group(2) == "**" else m.group(2)), m.start(m.lastindex)))
+        pos = m.end()
+    return tokens
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula: ``text`` as written, ``tree`` as nested tuples, ``has_division``."""
+
+    text: str
+    tree: tuple
+
+    @property
+    def has_division(self) -> bool:
+        return _contains(self.tree, "/")
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values mod p, valid) for integer arrays x, y; ``valid`` is False where a divisor is 0 mod p."""
+        x, y = np.asarray(x, dtype=np.int64) % p, np.asarray(y, dtype=np.int64) % p
+        valid = np.ones(np.broadcast(x, y).shape, dtype=bool)
+        values = _eval(self.tree, x, y, p, valid)
+        return np.broadcast_to(values, valid.shape) % p, valid
+
+
+def _contains(tree, op) -> bool:
+    return tree[0] == op or any(_contains(t, op) for t in tree[1:] if isinstance(t, tuple))
+
+
+def _power(base: np.ndarray, e: int, p: int) -> np.ndarray:
+    """base**e mod p by repeated squaring (exact in int64 for p < 3e9)."""
+    result = np.ones_like(base)
+    base = base % p
+    while e:
+        if e & 1:
+            result = result * base % p
+        base = base * base % p
+        e >>= 1
+    return result
+
+
+def _eval(t, x, y, p, valid):
+    kind = t[0]
+    if kind == "num":
+        return np.int64(t[1] % p)
+    if kind == "var":
+        return x if t[1] == "x" else y
+    if kind == "neg":
+        return (-_eval(t[1], x, y, p, valid)) % p
+    if kind == "^":
+        return _power(np.asarray(_eval(t[1], x, y, p, valid)), t[2], p)
+    a, b = _eval(t[1], x, y, p, valid), _eval(t[2], x, y, p, valid)
+    if kind == "+":
+        return (a + b) % p
+    if kind == "-":
+        return (a - b) % p
+    if kind == "*":
+        return a * b % p
+    # a / b = a * b^(p-2) (Fermat); the caller checked that p is prime. Pairs with b = 0 are invalid.
+    valid &= np.broadcast_to(b != 0, valid.shape)
+    return a * _power(np.asarray(b), p - 2, p) % p
+
+
+class _Parser:
+    def __init__(self, text: str, where: str):
+        self.text, self.where = text, where
+        self.tokens = _tokenise(text, where)
+        self.i = 0
+
+    def peek(self):
+        return self.tokens[self.i][0] if self.i < len(self.tokens) else None
+
+    def take(self):
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def fail(self, what: str):
+        if self.i < len(self.tokens):
+            tok, pos = self.tokens[self.i]
+            raise UserError(f"{self.where}: {what}, got {tok!r} at position {pos} in {self.text!r}")
+        raise UserError(f"{self.where}: {what}, but {self.text!r} ends there")
+
+    def parse(self):
+        if not self.tokens:
+            raise UserError(f"{self.where}: empty formula; a formula uses {ALLOWED}")
+        tree = self.expr()
+        if self.peek() is not None:
+            self.fail("expected an operator or the end")
+        return tree
+
+    def expr(self):
+        tree = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.take()[0]
+            tree = (op, tree, self.term())
+        return tree
+
+    def term(self):
+        tree = self.unary()
+        while True:
+            if self.peek() in ("*", "/"):
+                op = self.take()[0]
+                tree = (op, tree, self.unary())
+            elif self.peek() is not None and (self.peek().isdigit() or self.peek() in ("x", "y", "(")):
+                tree = ("*", tree, self.power())  # implicit multiplication: 2x, xy, (x+y)(x-y)
+            else:
+                return tree
+
+    def unary(self):
+        if self.peek() == "-":
+            self.take()
+            return ("neg", self.unary())
+        if self.peek() == "+":
+            self.take()
+            return self.unary()
+        return self.power()
+
+    def power(self):
+        base = self.atom()
+        if self.peek() == "^":
+            self.take()
+            if self.peek() is None or not self.peek().isdigit():
+                self.fail("expected a non-negative integer exponent after '^'")
+            e = int(self.take()[0])
+            if e > MAX_EXPONENT:
+                self.i -= 1
+                self.fail(f"exponent above {MAX_EXPONENT}")
+            return ("^", base, e)
+        return base
+
+    def atom(self):
+        tok = self.peek()
+        if tok is None:
+            self.fail("expected a number, x, y or '('")
+        if tok.isdigit():
+            return ("num", int(self.take()[0]))
+        if tok in ("x", "y"):
+            return ("var", self.take()[0])
+        if tok == "(":
+            self.take()
+            tree = self.expr()
+            if self.peek() != ")":
+                self.fail("expected ')'")
+            self.take()
+            return tree
+        self.fail("expected a number, x, y or '('")
+
+
+def parse(text: str, where: str = "task.formula") -> Formula:
+    """Parse ``text`` into a :class:`Formula`; a UserError naming ``where`` says what is wrong."""
+    if not isinstance(text, str):
+        raise UserError(f"{where}: expected a formula string, got {text!r}")
+    return Formula(text.strip(), _Parser(text, where).parse())

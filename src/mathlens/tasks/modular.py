@@ -1,0 +1,140 @@
+"""Modular arithmetic: (x op y) mod p over all ordered pairs of residues, the grokking task (PAPERS.md, part 4).
+
+The model reads ``[x, op, y]`` (token ids: residues are 0..p-1, the operation tokens follow) and answers at the
+last position with one of the p residues. The dataset is finite, so it is listed whole and split into train
+and test by a seeded fraction over the examples (pairs of residues only; the special tokens are never
+operands). ``formula`` is one polynomial in x and y (``x^2+xy+y^2``), a name (``add``, ``sub``, ``mul``,
+``div``), a mixture (``add+sub``, ``add+mul``, ``add+sub+mul``: the op token tells which), or several formulas
+separated by ``;``. Division skips y = 0 mod p.
+
+>>> t = get_task(p=7, formula="x/y")
+>>> d = t.dataset(); len(d["answer"])          # 7 * 6 pairs: y = 0 is excluded
+42
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..config import opt
+from ..errors import UserError
+from .base import Problems, Task, TaskOptions
+from .formula import Formula, parse
+
+NAMES = {"add": "x+y", "sub": "x-y", "mul": "x*y", "div": "x/y"}
+MIXTURES = {"add+sub": ["x+y", "x-y"], "add+mul": ["x+y", "x*y"], "add+sub+mul": ["x+y", "x-y", "x*y"]}
+# Furuta et al.'s operations, in their order, then the mixtures: what `--vary task.formula=all` runs.
+PAPER_FORMULAS = [
+    "x+y", "x-y", "x*y", "x/y", "2x+y", "2x-y", "2x+3y", "2x-3y", "xy+y", "xy-y", "xy+x+y", "x^2+y", "x^2-y",
+    "x^2+y^2", "x^2-y^2", "x^2+xy+y^2", "x^2+xy+y^2+x", "(x+y)^2", "(x-y)^2", "(x+y)^2+x+y", "x^3+2y", "x^3-2y",
+    "x^3+xy", "x^3+xy^2+y", "(x+y)^3", "(x-y)^3", "(x+y)^4", "(x-y)^4",
+]
+OP_SYMBOL = {"x+y": "+", "x-y": "-", "x*y": "*", "x/y": "/"}
+
+
+def is_prime(n: int) -> bool:
+    return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
+
+
+def formulas_of(spec: str, where: str = "task.formula") -> list[Formula]:
+    """The formulas a ``task.formula`` value stands for (a name, a mixture, or formulas separated by ';')."""
+    if not isinstance(spec, str):
+        raise UserError(f"{where}: expected a formula string, got {spec!r}")
+    key = spec.strip()
+    texts = MIXTURES.get(key) or [NAMES.get(part.strip(), part) for part in key.split(";")]
+    return [parse(t, where) for t in texts]
+
+
+@dataclasses.dataclass
+class ModularOptions(TaskOptions):
+    p: int = opt(97, "the modulus (division and the multiplicative basis need a prime)", min=2, max=4096)
+    formula: str = opt("x+y", "a polynomial in x, y (e.g. x^2+xy+y^2), add/sub/mul/div, add+sub, add+mul, "
+                              "add+sub+mul, or formulas separated by ';'")
+    frac: float = opt(0.3, "fraction of the examples used for training; the rest is the test split",
+                      min=0.0, max=1.0)
+
+    def validate(self, prefix: str) -> None:
+        formulas = formulas_of(self.formula, f"{prefix}.formula")
+        if not 0 < self.frac < 1:
+            raise UserError(f"{prefix}.frac: {self.frac} must be strictly between 0 and 1")
+        if any(f.has_division for f in formulas) and not is_prime(self.p):
+            raise UserError(f"{prefix}.p: {self.p} is not prime; division needs a prime modulus")
+
+
+class ModularArithmetic(Task):
+    """(x op y) mod p for every formula of the options. Problems are dicts of (n,) int arrays x, y, op, answer."""
+
+    name = "modular"
+    Options = ModularOptions
+    full_batch = True
+    grid_values = {"formula": PAPER_FORMULAS + list(MIXTURES)}
+    seq_len = 3
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.formulas = formulas_of(self.options.formula)
+        self.p = self.options.p
+
+    @property
+    def vocab_size(self) -> int:
+        return self.p + len(self.formulas)
+
+    @property
+    def n_classes(self) -> int:
+        return self.p
+
+    @property
+    def token_names(self) -> list[str]:
+        if len(self.formulas) == 1:
+            ops = [OP_SYMBOL.get(self.formulas[0].text, "=")]
+        else:
+            ops = [f"[{f.text}]" for f in self.formulas]
+        return [str(i) for i in range(self.p)] + ops
+
+    @property
+    def multiplicative(self) -> bool:
+        """True when every formula is a product/quotient of powers of x and y (and p is prime): the
+        discrete-log basis then shows the structure (PAPERS.md, part 4)."""
+        def only_mul(t):
+            return t[0] == "var" or (t[0] in ("*", "/", "^") and all(only_mul(s) for s in t[1:]
+                                                                    if isinstance(s, tuple)))
+        return is_prime(self.p) and all(only_mul(f.tree) for f in self.formulas)
+
+    def dataset(self) -> Problems:
+        """Every valid example, in a fixed order (formula, then x, then y)."""
+        x, y = np.divmod(np.arange(self.p * self.p), self.p)
+        parts = []
+        for i, f in enumerate(self.formulas):
+            answer, valid = f.evaluate(x, y, self.p)
+            parts.append({"x": x[valid], "y": y[valid], "op": np.full(valid.sum(), i), "answer": answer[valid]})
+        return {k: np.concatenate([d[k] for d in parts]).astype(np.int64) for k in parts[0]}
+
+    def split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Disjoint (train, test) index arrays over ``n`` examples: a seeded ``frac`` of them for training."""
+        order = rng.permutation(n)
+        n_train = min(max(1, round(self.options.frac * n)), n - 1)
+        return np.sort(order[:n_train]), np.sort(order[n_train:])
+
+    def tokens(self, problems: Problems) -> np.ndarray:
+        """(n, 3) token ids ``[x, op, y]``."""
+        return np.stack([problems["x"], self.p + problems["op"], problems["y"]], axis=1)
+
+    def sample(self, n: int, rng: np.random.Generator) -> Problems:
+        data = self.dataset()
+        idx = rng.integers(0, len(data["answer"]), n)
+        return {k: v[idx] for k, v in data.items()}
+
+    def verify(self, problems: Problems, predictions: np.ndarray) -> np.ndarray:
+        """True where the predicted residue is the answer."""
+        return np.asarray(predictions) == problems["answer"]
+
+    def features(self, problems: Problems) -> dict[str, np.ndarray]:
+        return {"x": problems["x"], "y": problems["y"], "op": problems["op"]}
+
+
+def get_task(**options) -> ModularArithmetic:
+    from . import get
+
+    return get("modular", **options)

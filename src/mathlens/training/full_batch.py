@@ -1,0 +1,205 @@
+"""Full-batch training of finite tasks (modular arithmetic): the grokking loop, made fast for a laptop CPU.
+
+The whole dataset lives on the device as two tensors (no DataLoader). Every step is one forward and backward
+pass over the whole training split that computes only what the loss reads: the last position's query, MLP
+and unembedding (``last_only``). The loss is cross-entropy in float64, as in the reference code. Every
+``train.eval_every`` steps the model is evaluated on every example at once, without autograd; progress
+measures (:mod:`mathlens.analysis.progress`) are recorded every ``train.measure_every`` steps. Training stops
+at ``train.max_steps``, or once test accuracy has stayed >= ``train.stop_acc`` for ``train.stop_patience``
+evaluations in a row.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..analysis.progress import logits_of, measure
+from ..errors import UserError
+from . import checkpoint
+from .device import setup
+from .grokfast import GradientFilter
+from .optim import lr_at, make_optimizer
+from .runlog import RunLog, StopAtStepBoundary
+from .stream import seeded_rng
+
+CHECKPOINT = "checkpoint.safetensors"
+SPLIT_STREAM = 7  # seeded_rng stream of the train/test split
+
+
+def build_model(cfg, task):
+    from ..models import Decoder
+
+    if cfg.model.arch != "decoder":
+        raise UserError(f"model.arch: task {task.name!r} needs a decoder-only model; set model.arch=\"decoder\"")
+    return Decoder(cfg.model, task.vocab_size, task.seq_len, task.n_classes)
+
+
+def split_of(cfg, task, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The run's seeded (train, test) indices over the task's ``n`` examples."""
+    return task.split(n, seeded_rng(cfg.seed, SPLIT_STREAM))
+
+
+class FullBatchTrainer:
+    """Train ``cfg`` (a finite task) in ``run_dir``, resuming from its checkpoint when one is there."""
+
+    def __init__(self, cfg, run_dir: Path, quiet: bool = False):
+        self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
+        t = cfg.train
+        self.device, self.autocast = setup(t)
+        self.task = cfg.build_task()
+        self.data = self.task.dataset()
+        self.train_idx, self.test_idx = split_of(cfg, self.task, len(self.data["answer"]))
+        tokens = torch.as_tensor(self.task.tokens(self.data), device=self.device)
+        answers = torch.as_tensor(self.data["answer"], device=self.device)
+        self.tokens, self.answers = tokens, answers
+        self.x_train, self.y_train = tokens[self.train_idx], answers[self.train_idx]
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg, self.task).to(self.device)
+        fresh = not (self.run_dir / CHECKPOINT).exists()
+        if fresh and t.init_from:
+            self._transfer()
+        if t.init_from and t.freeze:  # before the optimiser is built: frozen weights are not in it
+            for param in self._transferred():
+                param.requires_grad_(False)
+        self.optimizer = make_optimizer(self.model, cfg.optim)
+        o = cfg.optim
+        self.filter = (GradientFilter(self.model.parameters(), o.grokfast, o.grokfast_alpha, o.grokfast_lamb,
+                                      o.grokfast_window) if o.grokfast != "none" else None)
+        self.forward = torch.compile(self.model) if t.compile else self.model
+        self.step, self.train_time, self.streak, self.stopped_early = 0, 0.0, 0, False
+        self.log = RunLog(self.run_dir, x_key="step")
+        if not fresh:
+            self._resume()
+
+    # ------------------------------------------------------------------------------------------ state
+    def _transferred(self) -> list[torch.nn.Parameter]:
+        prefixes = tuple(f"{part}." for part in self.cfg.train.init_parts)
+        return [param for name, param in self.model.named_parameters() if name.startswith(prefixes)]
+
+    def _transfer(self):
+        """Start from the parts ``train.init_parts`` of ``train.init_from``'s weights (transfer experiments)."""
+        from ..run import Run
+
+        t = self.cfg.train
+        source = Run(t.init_from)
+        tensors, _ = checkpoint.read(source.path / CHECKPOINT)
+        prefixes = tuple(f"{part}." for part in t.init_parts)
+        copied = 0
+        for name, param in self.model.named_parameters():
+            if name.startswith(prefixes) and f"model.{name}" in tensors:
+                src = tensors[f"model.{name}"]
+                if src.shape != param.shape:
+                    raise UserError(f"train.init_from: {name} is {tuple(src.shape)} in {source.path} but "
+                                    f"{tuple(param.shape)} here; the models must match in that part")
+                with torch.no_grad():
+                    param.copy_(src)
+                copied += 1
+        if not copied:
+            raise UserError(f"train.init_parts: none of {t.init_parts} found in {source.path}")
+
+    def _resume(self):
+        meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
+        self.step, self.train_time = meta["step"], meta["train_time"]
+        self.streak, self.stopped_early = meta["streak"], meta["stopped_early"]
+        if self.filter is not None:
+            self.filter.load_state(meta["grokfast"], extra)
+        self.log.truncate(self.step)
+
+    def save(self):
+        meta = {"step": self.step, "train_time": self.train_time, "streak": self.streak,
+                "stopped_early": self.stopped_early, "done": self.done}
+        extra = {}
+        if self.filter is not None:
+            meta["grokfast"], extra = self.filter.state()
+        checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta, extra=extra)
+
+    @property
+    def done(self) -> bool:
+        return self.stopped_early or self.step >= self.cfg.train.max_steps
+
+    # ------------------------------------------------------------------------------------------ loop
+    def train_step(self) -> tuple[float, float]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, self.cfg.optim, self.cfg.train.max_steps)
+        with self.autocast():
+            logits = self.forward(self.x_train, last_only=True)
+        loss = F.cross_entropy(logits.double(), self.y_train)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.filter is not None:
+            self.filter.apply()
+        if self.cfg.optim.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip)
+        self.optimizer.step()
+        acc = (logits.detach().argmax(-1) == self.y_train).float().mean()
+        return loss.item(), acc.item()
+
+    def evaluate_now(self, with_measures: bool) -> dict:
+        """Train and test loss/accuracy from one pass over every example (and the progress measures)."""
+        with self.autocast():
+            logits = logits_of(self.model, self.tokens)
+        record = {"kind": "eval", "step": self.step}
+        for split, idx in (("train", self.train_idx), ("test", self.test_idx)):
+            part = logits[idx]
+            record[f"{split}_loss"] = F.cross_entropy(part.double(), self.answers[idx]).item()
+            record[f"{split}_acc"] = (part.argmax(-1) == self.answers[idx]).float().mean().item()
+        record["time"] = self.train_time
+        self.log(record)
+        if with_measures:
+            self.log({"kind": "measure", "step": self.step,
+                      **measure(self.model, self.task, self.data, self.train_idx, logits.cpu().numpy())})
+        return record
+
+    def run(self) -> dict:
+        """Train; returns the last evaluation record. Ctrl-C saves at a step boundary and raises
+        KeyboardInterrupt; the same command resumes."""
+        t = self.cfg.train
+        measure_every = t.measure_every or t.eval_every
+        self.log.open(resume_at=self.step)
+        last = self.log.last("eval")
+        if self.step == 0 and not last:
+            last = self.evaluate_now(with_measures=True)  # step 0: the untrained model
+        self.model.train()
+        bar = tqdm(total=t.max_steps, initial=self.step, unit="step", disable=self.quiet, dynamic_ncols=True,
+                   desc=self.run_dir.name)
+        stop = StopAtStepBoundary()
+        tick = time.perf_counter()
+        try:
+            while not self.done:
+                if stop.requested:
+                    self.save()
+                    raise KeyboardInterrupt
+                loss, acc = self.train_step()
+                self.step += 1
+                bar.update(1)
+                if self.step % t.log_every == 0:
+                    now = time.perf_counter()
+                    self.train_time += now - tick
+                    tick = now
+                    self.log({"kind": "train", "step": self.step, "loss": loss, "acc": acc,
+                              "lr": self.optimizer.param_groups[0]["lr"], "time": self.train_time})
+                if self.step % t.eval_every == 0 or self.step >= t.max_steps:
+                    start = time.perf_counter()
+                    last = self.evaluate_now(with_measures=self.step % measure_every == 0
+                                             or self.step >= t.max_steps)
+                    self.streak = self.streak + 1 if t.stop_acc and last["test_acc"] >= t.stop_acc else 0
+                    if t.stop_acc and self.streak >= t.stop_patience:
+                        self.stopped_early = True
+                        if self.step % measure_every:  # the final state always has its measures
+                            self.log({"kind": "measure", "step": self.step,
+                                      **measure(self.model, self.task, self.data, self.train_idx)})
+                    self.save()
+                    bar.set_postfix(train=f"{last['train_acc']:.3f}", test=f"{last['test_acc']:.3f}",
+                                    loss=f"{loss:.2e}")
+                    tick += time.perf_counter() - start  # evaluation time is not training time
+        finally:
+            stop.restore()
+            bar.close()
+            self.log.close()
+        return last

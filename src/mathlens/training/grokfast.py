@@ -1,0 +1,62 @@
+"""Grokfast gradient filters (Lee et al. 2024, arXiv 2405.20233): amplify the slow part of the gradient.
+
+After ``loss.backward()`` and before ``optimizer.step()``, each gradient g becomes g + lamb * slow(g), where
+slow(g) is an exponential moving average (``ema``: avg = alpha * avg + (1 - alpha) * g) or the mean of the last
+``window`` gradients (``ma``, applied once the window is full, as in the authors' code).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class GradientFilter:
+    """A Grokfast filter over ``params``; ``state()``/``load_state()`` carry it through checkpoints."""
+
+    def __init__(self, params, kind: str, alpha: float = 0.98, lamb: float = 2.0, window: int = 100):
+        if kind not in ("ema", "ma"):
+            raise ValueError(f"unknown grokfast filter {kind!r}")
+        self.params = [p for p in params if p.requires_grad]
+        self.kind, self.alpha, self.lamb, self.window = kind, alpha, lamb, window
+        self.avg: list[torch.Tensor] | None = None  # ema: running average per parameter
+        self.history: list[torch.Tensor] | None = None  # ma: (window, *shape) ring buffer per parameter
+        self.count = 0
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        if self.kind == "ema":
+            if self.avg is None:
+                self.avg = [g.detach().clone() for g in grads]
+            else:
+                for a, g in zip(self.avg, grads):
+                    a.mul_(self.alpha).add_(g, alpha=1 - self.alpha)
+            slow = self.avg
+        else:
+            if self.history is None:
+                self.history = [torch.zeros((self.window, *g.shape), dtype=g.dtype, device=g.device)
+                                for g in grads]
+            for h, g in zip(self.history, grads):
+                h[self.count % self.window] = g
+            self.count += 1
+            if self.count < self.window:
+                return
+            slow = [h.mean(0) for h in self.history]
+        for p, s in zip(self.params, slow):
+            if p.grad is not None:
+                p.grad.add_(s, alpha=self.lamb)
+
+    def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """(JSON-able meta, tensors) to save."""
+        bufs = self.avg if self.kind == "ema" else self.history
+        tensors = {f"grokfast.{i}": b for i, b in enumerate(bufs or [])}
+        return {"count": self.count, "filled": bufs is not None}, tensors
+
+    def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        self.count = meta["count"]
+        if meta["filled"]:
+            bufs = [tensors[f"grokfast.{i}"].to(p.device) for i, p in enumerate(self.params)]
+            if self.kind == "ema":
+                self.avg = bufs
+            else:
+                self.history = bufs

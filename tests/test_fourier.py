@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from mathlens.analysis import fourier
+
+P = 97
+X = np.arange(P)
+
+
+def embedding(freqs: dict[int, tuple[float, float]], p=P, d=32, seed=0):
+    """An embedding whose residue rows are sum_k a_k cos(w_k x) u_k + b_k sin(w_k x) v_k (random directions)."""
+    rng = np.random.default_rng(seed)
+    E = np.zeros((p, d))
+    for k, (a, b) in freqs.items():
+        u, v = rng.normal(size=d), rng.normal(size=d)
+        E += a * np.cos(2 * np.pi * k * np.arange(p) / p)[:, None] * u / np.linalg.norm(u)
+        E += b * np.sin(2 * np.pi * k * np.arange(p) / p)[:, None] * v / np.linalg.norm(v)
+    return E
+
+
+def test_component_norms_recover_the_built_amplitudes():
+    alpha, beta = fourier.component_norms(embedding({4: (3.0, 1.0)}), P)
+    scale = np.sqrt(P / 2)  # a unit-amplitude cosine has norm sqrt(p/2) over the residues
+    assert alpha[3] == pytest.approx(3 * scale) and beta[3] == pytest.approx(scale)
+    assert np.delete(alpha, 3).max() < 1e-9 and np.delete(beta, 3).max() < 1e-9
+
+
+def test_ffs_fcr_and_key_frequencies_of_known_embeddings():
+    paired = embedding({3: (1, 1), 7: (1, 1), 20: (1, 1)})
+    assert fourier.ffs(paired, P) == pytest.approx(6 / 96)
+    assert fourier.fcr(paired, P) == pytest.approx(1.0)
+    assert sorted(fourier.key_frequencies(paired, P)) == [3, 7, 20]
+
+    cos_only = embedding({5: (1, 0), 11: (1, 0)})
+    assert fourier.ffs(cos_only, P) == pytest.approx(2 / 96)
+    assert fourier.fcr(cos_only, P) == pytest.approx(0.0, abs=1e-9)
+
+    half = embedding({9: (2, 1)})
+    assert fourier.fcr(half, P) == pytest.approx(0.5)
+
+    dense = np.random.default_rng(0).normal(size=(P, 64))  # noise: every frequency present
+    assert fourier.ffs(dense, P) > 0.9
+    # eps is the threshold relative to the largest component
+    weak = embedding({3: (1, 1), 8: (0.05, 0.05)})
+    assert fourier.ffs(weak, P, eps=0.1) == pytest.approx(2 / 96)
+    assert fourier.ffs(weak, P, eps=0.01) == pytest.approx(4 / 96)
+
+
+def test_only_the_residue_rows_are_measured():
+    E = np.vstack([embedding({6: (1, 1)}), np.full((3, 32), 100.0)])  # op tokens after the residues
+    assert fourier.key_frequencies(E, P) == [6]
+
+
+def test_gini():
+    assert fourier.gini(np.ones(48)) == pytest.approx(0.0)
+    one_hot = np.zeros(48)
+    one_hot[7] = 5
+    assert fourier.gini(one_hot) == pytest.approx(47 / 48)
+    sparse = fourier.gini(fourier.frequency_norms(embedding({3: (1, 1), 7: (1, 1)}), P))
+    dense = fourier.gini(fourier.frequency_norms(np.random.default_rng(0).normal(size=(P, 64)), P))
+    assert sparse > 0.9 > 0.3 > dense
+
+
+def exact_fourier_logits(keys, answers, scale=30.0):
+    z = np.arange(P)
+    return scale * sum(np.cos(2 * np.pi * k * (answers[:, None] - z) / P) for k in keys)
+
+
+def test_restricted_loss_of_an_exact_fourier_solution_is_near_zero_and_excluded_loss_is_high():
+    x, y = np.divmod(np.arange(P * P), P)
+    answers = (x + y) % P
+    keys = [14, 35, 41, 42, 52]
+    logits = exact_fourier_logits(keys, answers)
+    full = fourier.cross_entropy(logits, answers)
+    assert full < 1e-6
+    assert fourier.restricted_loss(logits, answers, keys, P) == pytest.approx(full, abs=1e-6)
+    assert fourier.excluded_loss(logits, answers, keys, P) > np.log(P) - 0.1  # no better than chance
+    # restricting to the wrong frequencies destroys the solution
+    assert fourier.restricted_loss(logits, answers, [1, 2], P) > np.log(P) - 0.1
+    # noise outside the key frequencies does not change the restricted loss
+    noisy = logits + np.random.default_rng(0).normal(size=logits.shape)
+    assert fourier.restricted_loss(noisy, answers, keys, P) < 1e-3
+
+
+def test_multiplicative_basis_reveals_a_discrete_log_frequency():
+    order = fourier.discrete_log_order(P)
+    assert sorted(order) == list(range(1, P))
+    g = fourier.primitive_root(P)
+    assert len({pow(g, i, P) for i in range(P - 1)}) == P - 1
+    # residue g^i embedded as cos(2 pi 5 i / (p-1)): sparse in the multiplicative basis, dense in the additive
+    log = np.zeros(P, dtype=int)
+    log[order] = np.arange(P - 1)
+    E = np.zeros((P, 16))
+    E[1:, 0] = np.cos(2 * np.pi * 5 * log[1:] / (P - 1))
+    E[1:, 1] = np.sin(2 * np.pi * 5 * log[1:] / (P - 1))
+    mult = fourier.multiplicative_embedding(E, P)
+    assert fourier.key_frequencies(mult, P - 1) == [5]
+    assert fourier.ffs(mult, P - 1) == pytest.approx(2 / 94)
+    assert fourier.ffs(E, P) > 0.3  # the same embedding looks dense in the additive basis
+
+
+def test_fourier_2d_finds_the_frequency_of_a_logit_table():
+    k = 12
+    x, y = np.meshgrid(X, X, indexing="ij")
+    table = np.cos(2 * np.pi * k * (x + y) / P)  # = cos cos - sin sin
+    norms = fourier.fourier_2d(table, P)
+    _, labels = fourier.fourier_basis(P)
+    top = {(labels[i], labels[j]) for i, j in zip(*np.unravel_index(np.argsort(norms, None)[-2:], norms.shape))}
+    assert top == {("cos12", "cos12"), ("sin12", "sin12")}

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from mathlens.config import resolve
+from mathlens.errors import UserError
+from mathlens.tasks import get
+from mathlens.tasks.formula import parse
+from mathlens.tasks.modular import PAPER_FORMULAS
+
+P = 23
+X, Y = np.divmod(np.arange(P * P), P)
+
+# Independent references written as Python functions (the parser never sees these).
+REFERENCE = {
+    "x+y": lambda x, y: x + y, "x-y": lambda x, y: x - y, "x*y": lambda x, y: x * y,
+    "2x-3y": lambda x, y: 2 * x - 3 * y, "xy+x+y": lambda x, y: x * y + x + y,
+    "x^2+xy+y^2": lambda x, y: x**2 + x * y + y**2, "x^3+xy^2+y": lambda x, y: x**3 + x * y**2 + y,
+    "(x+y)^4": lambda x, y: (x + y) ** 4, "(x-y)^3": lambda x, y: (x - y) ** 3,
+    "(x+y)(x-y)": lambda x, y: (x + y) * (x - y), "-x + 5*y**2": lambda x, y: -x + 5 * y**2,
+}
+
+
+@pytest.mark.parametrize("text", list(REFERENCE))
+def test_formula_values_match_python_arithmetic(text):
+    values, valid = parse(text).evaluate(X, Y, P)
+    assert valid.all()
+    np.testing.assert_array_equal(values, REFERENCE[text](X, Y) % P)
+
+
+def test_every_paper_formula_parses_and_stays_in_range():
+    for text in PAPER_FORMULAS:
+        values, valid = parse(text).evaluate(X, Y, P)
+        assert values.min() >= 0 and values.max() < P, text
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("__import__('os').system('ls')", "unexpected '_' at position 0"),
+    ("x+z", "unexpected 'z' at position 2"),
+    ("sin(x)", "unexpected 's'"),
+    ("x^y", "non-negative integer exponent"),
+    ("(x+y", "expected ')'"),
+    ("x+", "ends there"),
+    ("x+y)", "expected an operator or the end"),
+    ("", "empty formula"),
+])
+def test_parser_rejects_code_and_unknown_symbols_with_one_clear_line(bad, says):
+    with pytest.raises(UserError) as e:
+        parse(bad)
+    msg = str(e.value)
+    assert msg.startswith("task.formula:") and says in msg and "\n" not in msg
+
+
+def test_division_excludes_zero_divisors_and_inverts():
+    t = get("modular", p=P, formula="div")
+    d = t.dataset()
+    assert len(d["answer"]) == P * (P - 1) and (d["y"] != 0).all()
+    np.testing.assert_array_equal(d["answer"] * d["y"] % P, d["x"])
+
+
+def test_division_needs_a_prime_modulus():
+    with pytest.raises(UserError, match="task.p: 21 is not prime"):
+        get("modular", p=21, formula="x/y")
+
+
+def test_split_is_disjoint_seeded_and_of_the_right_size():
+    t = get("modular", p=P, formula="x+y", frac=0.3)
+    n = len(t.dataset()["answer"])
+    a_train, a_test = t.split(n, np.random.default_rng(1))
+    b_train, b_test = t.split(n, np.random.default_rng(1))
+    c_train, _ = t.split(n, np.random.default_rng(2))
+    assert not set(a_train) & set(a_test) and len(a_train) + len(a_test) == n
+    assert len(a_train) == round(0.3 * n)
+    np.testing.assert_array_equal(a_train, b_train)
+    np.testing.assert_array_equal(a_test, b_test)
+    assert not np.array_equal(a_train, c_train)
+
+
+def test_mixture_has_one_op_token_per_operation_and_residue_operands_only():
+    t = get("modular", p=P, formula="add+sub+mul")
+    d = t.dataset()
+    tokens = t.tokens(d)
+    assert len(d["answer"]) == 3 * P * P and t.vocab_size == P + 3
+    assert set(np.unique(tokens[:, 1])) == {P, P + 1, P + 2}
+    assert tokens[:, [0, 2]].max() < P  # operands are residues, never special tokens
+    sub = d["op"] == 1
+    np.testing.assert_array_equal(d["answer"][sub], (d["x"][sub] - d["y"][sub]) % P)
+
+
+def test_multiplicative_basis_applies_to_products_only():
+    assert get("modular", p=P, formula="x*y").multiplicative
+    assert get("modular", p=P, formula="x/y").multiplicative
+    assert not get("modular", p=P, formula="x*y+1").multiplicative
+    assert not get("modular", p=21, formula="x*y").multiplicative
+
+
+def test_config_names_the_field_for_a_bad_formula_or_model():
+    with pytest.raises(UserError, match=r"task.formula: unexpected 'i'"):
+        resolve("grok/add-p97", ["task.formula=import os"])
+    with pytest.raises(UserError, match='model.arch: task .modular. is trained with model.arch="decoder"'):
+        resolve("grok/add-p97", ["model.arch=seq2seq"])
+    with pytest.raises(UserError, match="train.init_parts: 'head' is not allowed"):
+        resolve("grok/add-p97", ["train.init_parts=['head']"])
