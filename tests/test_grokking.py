@@ -149,3 +149,15 @@ def test_split_in_the_run_is_the_trained_one():
     run = load_run("runs/g")
     train, test = run.split()
     assert len(train) == round(0.3 * 121) and not np.intersect1d(train, test).size
+
+
+def test_eval_of_a_modular_run_scores_every_example_with_its_split(capsys):
+    assert main(["train", "grok/add-p97", "--out", "runs/g", "--quiet", *sets(TINY_GROK)]) == 0
+    assert main(["eval", "runs/g"]) == 0
+    recs = load_run("runs/g").records()
+    assert len(recs) == 121 and set(recs["split"]) == {"train", "test"}
+    np.testing.assert_array_equal(recs["correct"], recs["prediction"] == recs["answer"])
+    last = records(load_run("runs/g").path, "eval")[-1]
+    assert recs.loc[recs["split"] == "test", "correct"].mean() == pytest.approx(last["test_acc"])
+    assert main(["eval", "runs/g", "--size", "10"]) == 2
+    assert "--size, --seed and --beam do not apply" in capsys.readouterr().err

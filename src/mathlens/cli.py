@@ -129,7 +129,7 @@ def cmd_analyze(args) -> int:
         print(f"  final model (eps {final['eps']}):")
         for k, v in final.items():
             if k != "eps":
-                print(f"    {k:<20} {f'{v:.4f}' if isinstance(v, float) else v}")
+                print(f"    {k:<20} {f'{v:.4g}' if isinstance(v, float) else v}")
         print(f"figures and summary.json: {run.path / 'analysis' / 'fourier'}")
     return 0
 

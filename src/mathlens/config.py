@@ -97,10 +97,12 @@ class OptimConfig:
     weight_decay: float = opt(0.0, "AdamW weight decay", min=0.0)
     beta1: float = opt(0.9, "AdamW beta1", min=0.0, max=1.0)
     beta2: float = opt(0.999, "AdamW beta2", min=0.0, max=1.0)
-    grokfast: str = opt("none", "gradient filter of Grokfast (arXiv 2405.20233): ema or ma (moving average)",
+    grokfast: str = opt("none", "gradient filter of Grokfast (arXiv 2405.20233): ma (moving average; the one "
+                                "that speeds up full-batch grokking here) or ema",
                         choices=["none", "ema", "ma"])
     grokfast_alpha: float = opt(0.98, "grokfast ema: momentum of the gradient average", min=0.0, max=1.0)
-    grokfast_lamb: float = opt(2.0, "grokfast: amplification of the slow gradient component", min=0.0)
+    grokfast_lamb: float = opt(0.0, "grokfast: amplification of the slow gradient component; 0 takes the "
+                                     "authors' default (2 for ema, 5 for ma)", min=0.0)
     grokfast_window: int = opt(100, "grokfast ma: window of the moving average, in steps", min=1)
 
 

@@ -56,7 +56,7 @@ def point_row(run_dir: Path, key: str, value) -> dict:
         s = summary(metrics)
         # None (not reached) stays: an empty cell says the run never got there
         row.update({k: s.get(k) for k in ("steps_to_train_99", "steps_to_test_99", "steps", "train_acc",
-                                          "test_acc", "ffs", "fcr", "gini", "train_time_s")})
+                                          "test_acc", "ffs", "fcr", "cos_share", "gini", "train_time_s")})
         row.update({k: s[k] for k in ("mult_ffs", "mult_fcr") if k in s})
         row["grokked"] = s.get("steps_to_test_99") is not None
         row["key_freqs"] = " ".join(map(str, s.get("key_freqs") or []))
@@ -69,6 +69,8 @@ def point_row(run_dir: Path, key: str, value) -> dict:
 
 def write_table(grid_dir: Path, rows: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
+    for col in [c for c in table.columns if c.startswith("steps") or c == "examples"]:
+        table[col] = table[col].astype("Int64")  # whole numbers; an empty cell where never reached
     write_text(grid_dir / "comparison.csv", table.to_csv(index=False))
     write_text(grid_dir / "comparison.md", table.to_markdown(index=False, floatfmt=".3g") + "\n")
     return table

@@ -45,6 +45,9 @@ def summary(metrics: pd.DataFrame, level: float = 0.99) -> dict:
                 out[k] = v
             elif v is not None and not math.isnan(v):
                 out[k] = float(v)
+        if isinstance(last.get("alpha"), list):  # cosine bias (Furuta et al.: multiplication is cos-biased)
+            a2, b2 = np.sum(np.square(last["alpha"])), np.sum(np.square(last["beta"]))
+            out["cos_share"] = float(a2 / (a2 + b2))
     return out
 
 
@@ -70,15 +73,16 @@ def grid_activations(model, task, op: int = 0) -> dict[str, np.ndarray]:
 
 
 def chosen_steps(metrics: pd.DataFrame, level: float = 0.99) -> dict[str, int]:
-    """Moments worth a spectrum: start, train >= level, test >= level, end (nearest measured steps)."""
+    """Moments worth a spectrum: start, train >= level, test >= level, end (the first measured step at or
+    after each moment)."""
     measured = metrics.loc[metrics["kind"] == "measure", "step"].to_numpy() if "kind" in metrics else []
     if not len(measured):
         return {}
     s = summary(metrics, level)
     wanted = {"start": 0, f"train {level:.0%}": s.get(f"steps_to_train_{round(level * 100)}"),
               f"test {level:.0%}": s.get(f"steps_to_test_{round(level * 100)}"), "end": int(measured[-1])}
-    return {name: int(measured[np.abs(measured - step).argmin()]) for name, step in wanted.items()
-            if step is not None}
+    return {name: int(measured[min(np.searchsorted(measured, step), len(measured) - 1)])
+            for name, step in wanted.items() if step is not None}
 
 
 def analyze_fourier(run, out_dir=None) -> dict:

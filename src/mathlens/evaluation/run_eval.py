@@ -13,10 +13,41 @@ from ..training.stream import build_test_set
 from .evaluate import evaluate
 
 
+def eval_full_batch(run: Run):
+    """A finite task: every example, with its split; records x, y, op, answer, prediction, correct, split."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from ..analysis.progress import logits_of
+
+    task = run.task
+    data = task.dataset()
+    train_idx, _ = run.split()
+    prediction = logits_of(run.model, torch.as_tensor(task.tokens(data))).argmax(-1).numpy()
+    split = np.full(len(data["answer"]), "test", dtype=object)
+    split[train_idx] = "train"
+    records = pd.DataFrame({**data, "prediction": prediction, "correct": task.verify(data, prediction),
+                            "split": split})
+    by_split = records.groupby("split")["correct"].mean()
+    summary = {"n": len(records), "train_acc": float(by_split.get("train", np.nan)),
+               "test_acc": float(by_split.get("test", np.nan))}
+    out = run.path / "eval" / "all-examples.parquet"
+    with atomic_path(out) as tmp:
+        records.to_parquet(tmp, index=False)
+    write_json(out.with_suffix(".json"), summary)
+    return summary, out
+
+
 def eval_run(path, size=None, seed=None, beam=1, batch_size=None):
     """Evaluate the run in ``path``; returns (summary dict, path of the records file)."""
     run = Run(path)
     cfg = run.cfg
+    if run.full_batch:
+        if size is not None or seed is not None or beam != 1:
+            raise UserError(f"{run.path}: a {run.task.name} run is evaluated on every example; "
+                            f"--size, --seed and --beam do not apply")
+        return eval_full_batch(run)
     size = cfg.eval.size if size is None else size
     seed = cfg.eval.seed if seed is None else seed
     batch_size = batch_size or cfg.eval.batch_size
@@ -38,6 +69,9 @@ def eval_run(path, size=None, seed=None, beam=1, batch_size=None):
 
 
 def format_summary(summary: dict) -> str:
+    if "test_acc" in summary:
+        return (f"{summary['n']} examples: train accuracy {summary['train_acc']:.2%}, "
+                f"test accuracy {summary['test_acc']:.2%}")
     accs = [(k, v) for k, v in summary.items() if k.startswith("acc@")]
     head = "  ".join(f"{k:>9}" for k, _ in accs) + f"  {'invalid':>9}"
     row = "  ".join(f"{v:>9.2%}" for _, v in accs) + f"  {summary['invalid']:>9.2%}"

@@ -11,7 +11,8 @@ from .plots import plt
 
 def _log_x(ax, steps):
     if len(steps) and np.nanmax(steps) > 10:
-        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xscale("symlog", linthresh=10)  # log steps, with step 0 still on the axis
+        ax.set_xlim(0, np.nanmax(steps) * 1.05)
 
 
 def grokking_curves(metrics: pd.DataFrame):

@@ -73,9 +73,9 @@ def _grokking_sections(run, metrics, plot_dir) -> list[str]:
                  "and excluded loss, weight norm. Definitions: <code>mathlens.analysis.fourier</code>.</p>"
                  + _img(img, "grokking curves"))
     s = grokking.summary(metrics)
-    row = {k: (", ".join(map(str, v)) if isinstance(v, list) else ("not reached" if v is None else v))
-           for k, v in s.items()}
-    parts.append("<h2>Summary</h2>" + _table([row]))
+    rows = [{"measure": k, "value": ", ".join(map(str, v)) if isinstance(v, list) else
+             ("not reached" if v is None else v)} for k, v in s.items()]
+    parts.append("<h2>Summary</h2>" + _table(rows, left=("measure",)))
     steps = grokking.chosen_steps(metrics)
     if steps:
         img = plots.save(grok_plots.spectra(metrics, steps), plot_dir / "spectrum")

@@ -69,7 +69,8 @@ class FullBatchTrainer:
                 param.requires_grad_(False)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         o = cfg.optim
-        self.filter = (GradientFilter(self.model.parameters(), o.grokfast, o.grokfast_alpha, o.grokfast_lamb,
+        lamb = o.grokfast_lamb or {"ema": 2.0, "ma": 5.0}.get(o.grokfast, 0.0)  # 0: the authors' default
+        self.filter = (GradientFilter(self.model.parameters(), o.grokfast, o.grokfast_alpha, lamb,
                                       o.grokfast_window) if o.grokfast != "none" else None)
         self.forward = torch.compile(self.model) if t.compile else self.model
         self.step, self.train_time, self.streak, self.stopped_early = 0, 0.0, 0, False
