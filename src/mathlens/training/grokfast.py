@@ -59,6 +59,7 @@ class GradientFilter:
         """(JSON-able meta, tensors) to save."""
         bufs = self.avg if self.kind == "ema" else self.history
         tensors = {f"grokfast.{i}": b for i, b in enumerate(bufs or [])}
+        tensors.update({f"grokfast_sum.{i}": t for i, t in enumerate(self.sums or [])})  # exact resume
         return {"count": self.count, "filled": bufs is not None}, tensors
 
     def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
@@ -69,4 +70,4 @@ class GradientFilter:
                 self.avg = bufs
             else:
                 self.history = bufs
-                self.sums = [h.double().sum(0) for h in bufs]
+                self.sums = [tensors[f"grokfast_sum.{i}"].to(p.device) for i, p in enumerate(self.params)]
