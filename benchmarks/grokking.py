@@ -14,15 +14,18 @@ import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from mathlens.analysis.grokking import summary
 from mathlens.config import resolve
-from mathlens.run import load_run
+from mathlens.io import read_jsonl
 from mathlens.training.full_batch import FullBatchTrainer
 from mathlens.training.optim import make_optimizer
+from mathlens.training.runlog import METRICS
 
 
 def plain_loop_steps_per_s(trainer, steps: int) -> float:
@@ -59,8 +62,9 @@ def main():
         wall = time.perf_counter()
         trainer.run()
         wall = time.perf_counter() - wall
-        s = summary(load_run(tmp).metrics()) if (load_run(tmp).path / "metrics.jsonl").exists() else {}
-        evals = load_run(tmp).metrics().query("kind == 'eval'")
+        metrics = pd.DataFrame(read_jsonl(Path(tmp) / METRICS))
+    s = summary(metrics)
+    evals = metrics.query("kind == 'eval'")
     hit = evals[evals["test_acc"] >= 0.99]
     steps_per_s = trainer.step / trainer.train_time
     print(json.dumps({
