@@ -179,14 +179,13 @@ class FullBatchTrainer:
                 loss, acc = self.train_step()
                 self.step += 1
                 bar.update(1)
+                now = time.perf_counter()
+                self.train_time += now - tick  # evaluation time is not training time: tick restarts after it
+                tick = now
                 if self.step % t.log_every == 0:
-                    now = time.perf_counter()
-                    self.train_time += now - tick
-                    tick = now
                     self.log({"kind": "train", "step": self.step, "loss": loss, "acc": acc,
                               "lr": self.optimizer.param_groups[0]["lr"], "time": self.train_time})
                 if self.step % t.eval_every == 0 or self.step >= t.max_steps:
-                    start = time.perf_counter()
                     last = self.evaluate_now(with_measures=self.step % measure_every == 0
                                              or self.step >= t.max_steps)
                     self.streak = self.streak + 1 if t.stop_acc and last["test_acc"] >= t.stop_acc else 0
@@ -198,7 +197,7 @@ class FullBatchTrainer:
                     self.save()
                     bar.set_postfix(train=f"{last['train_acc']:.3f}", test=f"{last['test_acc']:.3f}",
                                     loss=f"{loss:.2e}")
-                    tick += time.perf_counter() - start  # evaluation time is not training time
+                    tick = time.perf_counter()
         finally:
             stop.restore()
             bar.close()
