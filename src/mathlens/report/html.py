@@ -83,7 +83,9 @@ def _grokking_sections(run, metrics, plot_dir) -> list[str]:
         if run.task.multiplicative:
             img = plots.save(grok_plots.spectra(metrics, steps, prefix="mult_"), plot_dir / "spectrum_mult")
             parts.append(_img(img, "spectrum in the multiplicative basis"))
-    if (run.path / "checkpoint.safetensors").exists():
+    from ..training.trainer import CHECKPOINT
+
+    if (run.path / CHECKPOINT).exists():
         acts = grokking.grid_activations(run.model, run.task)
         _, labels = fourier.fourier_basis(run.task.p)
         maps = [plots.save(grok_plots.fourier_map(fourier.fourier_2d(acts[k], run.task.p), labels, title),

@@ -27,8 +27,8 @@ from .grokfast import GradientFilter
 from .optim import lr_at, make_optimizer
 from .runlog import RunLog, StopAtStepBoundary
 from .stream import seeded_rng
+from .trainer import CHECKPOINT
 
-CHECKPOINT = "checkpoint.safetensors"
 SPLIT_STREAM = 7  # seeded_rng stream of the train/test split
 
 
