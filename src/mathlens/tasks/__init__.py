@@ -9,12 +9,19 @@ from ..errors import UserError, did_you_mean
 from .base import TOLERANCES, MatrixTask, Problems, Task
 from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
 from .modular import ModularArithmetic
+from .spectral import Eigenvalues, Eigenvectors, InvertMatrix, SingularValues, SingularVectors, SymInverse
 
 REGISTRY: dict[str, type[Task]] = {
     "transpose": Transpose,
     "matrix_sum": MatrixSum,
     "matrix_vector": MatrixVector,
     "matrix_product": MatrixProduct,
+    "eigenvalues": Eigenvalues,
+    "eigenvectors": Eigenvectors,
+    "invert_matrix": InvertMatrix,
+    "syminverse": SymInverse,
+    "singularvalues": SingularValues,
+    "singularvectors": SingularVectors,
     "modular": ModularArithmetic,
 }
 
