@@ -148,8 +148,7 @@ def cmd_grid(args) -> int:
             print(f"[{i + 1}/{len(values)}] {key}={value}: training in {run_dir}", flush=True)
             trainer.run()
         rows.append(point_row(run_dir, key, value))
-    table = write_table(grid_dir, rows)
-    print(table.to_markdown(index=False, floatfmt=".3g"))
+    print(write_table(grid_dir, rows))
     print(f"table: {grid_dir / 'comparison.csv'} and comparison.md")
     return 0
 

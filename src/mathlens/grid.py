@@ -67,10 +67,12 @@ def point_row(run_dir: Path, key: str, value) -> dict:
     return row
 
 
-def write_table(grid_dir: Path, rows: list[dict]) -> pd.DataFrame:
+def write_table(grid_dir: Path, rows: list[dict]) -> str:
+    """Write comparison.csv and comparison.md; returns the markdown."""
     table = pd.DataFrame(rows)
     for col in [c for c in table.columns if c.startswith("steps") or c == "examples"]:
         table[col] = table[col].astype("Int64")  # whole numbers; an empty cell where never reached
     write_text(grid_dir / "comparison.csv", table.to_csv(index=False))
-    write_text(grid_dir / "comparison.md", table.to_markdown(index=False, floatfmt=".3g") + "\n")
-    return table
+    markdown = table.to_markdown(index=False, floatfmt=".3g")
+    write_text(grid_dir / "comparison.md", markdown + "\n")
+    return markdown

@@ -85,6 +85,19 @@ def chosen_steps(metrics: pd.DataFrame, level: float = 0.99) -> dict[str, int]:
             for name, step in wanted.items() if step is not None}
 
 
+def model_figures(model, task) -> dict:
+    """Figures of a model's insides over the (x, y) grid: 2-D Fourier maps of logits and neurons, attention."""
+    from ..report import grok_plots
+
+    acts = grid_activations(model, task)
+    _, labels = fourier.fourier_basis(task.p)
+    return {"logits_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["logits"], task.p), labels,
+                                                "Logits over (x, y) in the 2-D Fourier basis"),
+            "neurons_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["neurons"], task.p), labels,
+                                                 "MLP neurons over (x, y) in the 2-D Fourier basis"),
+            "attention": grok_plots.attention(acts["pattern"])}
+
+
 def analyze_fourier(run, out_dir=None) -> dict:
     """Measures of the final model, the measures over training, and figures in ``RUN/analysis/fourier``.
 
@@ -102,17 +115,8 @@ def analyze_fourier(run, out_dir=None) -> dict:
     result = {"run": str(run.path), "p": task.p, "formula": task.options.formula,
               **summary(metrics), "final": {k: v for k, v in final.items() if k not in ("alpha", "beta",
                                                                                        "mult_alpha", "mult_beta")}}
-    acts = grid_activations(model, task)
-    _, labels = fourier.fourier_basis(task.p)
-    figures = {
-        "progress": grok_plots.grokking_curves(metrics),
-        "spectrum": grok_plots.spectra(metrics, chosen_steps(metrics)),
-        "logits_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["logits"], task.p), labels,
-                                            "Logits over (x, y) in the 2-D Fourier basis"),
-        "neurons_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["neurons"], task.p), labels,
-                                             "MLP neurons over (x, y) in the 2-D Fourier basis"),
-        "attention": grok_plots.attention(acts["pattern"]),
-    }
+    figures = {"progress": grok_plots.grokking_curves(metrics),
+               "spectrum": grok_plots.spectra(metrics, chosen_steps(metrics)), **model_figures(model, task)}
     if task.multiplicative:
         figures["spectrum_multiplicative"] = grok_plots.spectra(metrics, chosen_steps(metrics), prefix="mult_")
     result["figures"] = {}

@@ -61,7 +61,7 @@ def _setting(cfg, full_batch: bool) -> list[dict]:
 
 
 def _grokking_sections(run, metrics, plot_dir) -> list[str]:
-    from ..analysis import fourier, grokking
+    from ..analysis import grokking
     from . import grok_plots
 
     parts = []
@@ -86,16 +86,11 @@ def _grokking_sections(run, metrics, plot_dir) -> list[str]:
     from ..training.trainer import CHECKPOINT
 
     if (run.path / CHECKPOINT).exists():
-        acts = grokking.grid_activations(run.model, run.task)
-        _, labels = fourier.fourier_basis(run.task.p)
-        maps = [plots.save(grok_plots.fourier_map(fourier.fourier_2d(acts[k], run.task.p), labels, title),
-                           plot_dir / f"{k}_2d")
-                for k, title in (("logits", "Logits over (x, y), 2-D Fourier basis"),
-                                 ("neurons", "MLP neurons over (x, y), 2-D Fourier basis"))]
-        parts.append("<h2>Inside the final model</h2>" + "".join(_img(m, "2-D Fourier map") for m in maps))
-        img = plots.save(grok_plots.attention(acts["pattern"]), plot_dir / "attention")
+        figs = {k: plots.save(fig, plot_dir / k) for k, fig in grokking.model_figures(run.model, run.task).items()}
+        parts.append("<h2>Inside the final model</h2>" + _img(figs["logits_2d"], "2-D Fourier map of the logits")
+                     + _img(figs["neurons_2d"], "2-D Fourier map of the neurons"))
         parts.append("<h3>Attention of the answer position to x and to y, over (x, y)</h3>"
-                     + _img(img, "attention patterns"))
+                     + _img(figs["attention"], "attention patterns"))
     return parts
 
 

@@ -20,9 +20,9 @@ import dataclasses
 import numpy as np
 
 from ..config import opt
-from ..errors import UserError
-from .base import MatrixTask, Problems, TaskOptions
-from .matrices import COEFF_DISTRIBUTIONS, EIGEN_DISTRIBUTIONS, dim_max, draw_dim, random_matrices, symmetric_matrices
+from .base import MatrixTask, Problems
+from .linalg import MatrixOptions
+from .matrices import EIGEN_DISTRIBUTIONS, dim_max, draw_dim, random_matrices, symmetric_matrices
 
 NORMS = ("l1", "l2", "linf")
 
@@ -45,22 +45,12 @@ def relative(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass
-class SpectralOptions(TaskOptions):
-    rows: int | list = opt(5, "matrix size: an int, or [lo, hi] to draw a size per batch")
-    cols: int | list = opt(0, "columns for the SVD tasks (int or [lo, hi]); 0 means square", min=0)
-    coeffs: str = opt("uniform", "coefficient distribution", choices=list(COEFF_DISTRIBUTIONS))
-    max_coeff: float = opt(10.0, "coefficients in [-A, A] (gaussian: the same standard deviation)", min=1e-9)
+class SpectralOptions(MatrixOptions):
+    """The elementary tasks' size and coefficient options (cols: the SVD tasks only), plus these two."""
+
     distribution: str = opt("semicircle", "eigenvalue distribution of symmetric inputs (LAWT's OOD families)",
                             choices=list(EIGEN_DISTRIBUTIONS))
     norm: str = opt("l1", "error norm: LAWT's d1 (l1), d2 (l2) or dinf (linf)", choices=list(NORMS))
-
-    def validate(self, prefix: str) -> None:
-        for name in ("rows", "cols"):
-            v = getattr(self, name)
-            ok = (isinstance(v, int) and v >= (0 if name == "cols" else 1)) or (
-                isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) for i in v) and 1 <= v[0] <= v[1])
-            if not ok:
-                raise UserError(f"{prefix}.{name}: expected a positive int or [lo, hi] with 1 <= lo <= hi, got {v!r}")
 
 
 class SpectralTask(MatrixTask):

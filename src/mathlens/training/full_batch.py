@@ -65,7 +65,7 @@ class FullBatchTrainer:
         if fresh and t.init_from:
             self._transfer()
         if t.init_from and t.freeze:  # before the optimiser is built: frozen weights are not in it
-            for param in self._transferred():
+            for _, param in self._transferred():
                 param.requires_grad_(False)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         o = cfg.optim
@@ -79,9 +79,10 @@ class FullBatchTrainer:
             self._resume()
 
     # ------------------------------------------------------------------------------------------ state
-    def _transferred(self) -> list[torch.nn.Parameter]:
+    def _transferred(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """(name, parameter) of the parts ``train.init_parts`` name."""
         prefixes = tuple(f"{part}." for part in self.cfg.train.init_parts)
-        return [param for name, param in self.model.named_parameters() if name.startswith(prefixes)]
+        return [(name, param) for name, param in self.model.named_parameters() if name.startswith(prefixes)]
 
     def _transfer(self):
         """Start from the parts ``train.init_parts`` of ``train.init_from``'s weights (transfer experiments)."""
@@ -90,10 +91,9 @@ class FullBatchTrainer:
         t = self.cfg.train
         source = Run(t.init_from)
         tensors, _ = checkpoint.read(source.path / CHECKPOINT)
-        prefixes = tuple(f"{part}." for part in t.init_parts)
         copied = 0
-        for name, param in self.model.named_parameters():
-            if name.startswith(prefixes) and f"model.{name}" in tensors:
+        for name, param in self._transferred():
+            if f"model.{name}" in tensors:
                 src = tensors[f"model.{name}"]
                 if src.shape != param.shape:
                     raise UserError(f"train.init_from: {name} is {tuple(src.shape)} in {source.path} but "
