@@ -70,4 +70,6 @@ class GradientFilter:
                 self.avg = bufs
             else:
                 self.history = bufs
-                self.sums = [tensors[f"grokfast_sum.{i}"].to(p.device) for i, p in enumerate(self.params)]
+                # checkpoints written before the sum was saved: rebuild it from the window (last bits may differ)
+                self.sums = [tensors[f"grokfast_sum.{i}"].to(p.device) if f"grokfast_sum.{i}" in tensors
+                             else h.double().sum(0) for i, (p, h) in enumerate(zip(self.params, bufs))]
