@@ -74,8 +74,24 @@ def start_trainer(cfg, run_dir: Path, quiet: bool):
     return trainer
 
 
+def from_overrides(source: str | None, overrides: list[str]) -> list[str]:
+    """``--from RUN``: start from every part of RUN's weights (unless --set train.init_parts says which)."""
+    if not source:
+        return overrides
+    from .run import Run
+
+    Run(source)  # a clear error now if it is not a run
+    parts = [] if any(o.strip().startswith("train.init_parts") for o in overrides) else \
+        ['train.init_parts=["embed", "pos", "blocks", "unembed"]']
+    return [f"train.init_from={_toml(source)}", *parts, *overrides]
+
+
 def cmd_train(args) -> int:
-    cfg, run_dir, resuming = prepare_run(args.target, args.set or [], args.out)
+    overrides = from_overrides(args.from_run, args.set or [])
+    if args.from_run and (Path(args.target) / "config.toml").exists():
+        raise UserError(f"--from: {args.target} is an existing run (resumed as it is); --from starts a new run "
+                        f"from a preset")
+    cfg, run_dir, resuming = prepare_run(args.target, overrides, args.out)
     trainer = start_trainer(cfg, run_dir, args.quiet)
     full_batch = not hasattr(trainer, "examples")
     length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
@@ -97,9 +113,9 @@ def cmd_eval(args) -> int:
     from .evaluation.run_eval import eval_run, format_summary
 
     summary, path = eval_run(args.run, size=args.size, seed=args.seed, beam=args.beam,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, ood=args.ood)
     print(format_summary(summary))
-    print(f"records: {path}")
+    print(f"{'table' if args.ood else 'records'}: {path}")
     return 0
 
 
@@ -196,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("target", help="preset name (see `mathlens presets`) or an existing run directory")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     t.add_argument("--out", help="run directory (default runs/<preset name>)")
+    t.add_argument("--from", dest="from_run", metavar="RUN",
+                   help="start from RUN's weights (fine-tuning; a larger matrix size extends the position tables)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -205,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, help="test-set seed (default: the run's eval.seed)")
     e.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
     e.add_argument("--batch-size", type=int, help="problems decoded at once")
+    e.add_argument("--ood", metavar="all|V1,V2",
+                   help="evaluate on other input distributions (eigenvalue distributions for symmetric tasks, "
+                        "coefficient distributions otherwise) and write one table")
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("report", help="write RUN/report.html: curves, accuracy table, examples")

@@ -77,7 +77,8 @@ class TrainConfig:
     stop_patience: int = opt(3, "full-batch tasks: evaluations in a row at stop_acc before stopping", min=1)
     measure_every: int = opt(0, "full-batch tasks: steps between Fourier progress measures; 0: at each "
                                 "evaluation", min=0)
-    init_from: str = opt("", "full-batch tasks: a run directory to take initial weights from (transfer)")
+    init_from: str = opt("", "a run directory to take initial weights from (transfer, fine-tuning; "
+                             "`mathlens train PRESET --from RUN` copies every part)")
     init_parts: list = opt(["embed"], "parts of init_from's model to copy",
                            choices=["embed", "pos", "blocks", "unembed"])
     freeze: bool = opt(False, "keep the copied parts fixed while training")
@@ -111,7 +112,7 @@ class EvalConfig:
     size: int = opt(10_000, "test problems for `mathlens eval`", min=1)
     seed: int = opt(1234, "seed of the test set (separate from the training seed)", min=0)
     batch_size: int = opt(500, "problems decoded at once", min=1)
-    beam: int = opt(1, "beam size; 1 is greedy decoding", min=1, max=1)
+    beam: int = opt(1, "beam size; 1 is greedy decoding", min=1, max=64)
 
 
 @dataclass

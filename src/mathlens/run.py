@@ -72,10 +72,13 @@ class Run:
         return sorted((self.path / "eval").glob("*.parquet"), key=lambda p: p.stat().st_mtime)
 
     def records(self, name: str | None = None) -> pd.DataFrame:
-        """Per-sample evaluation records (the newest file, or the one called ``name``)."""
+        """Per-sample evaluation records: the newest plain evaluation's (an --ood evaluation's only when there
+        is no other), or the file called ``name`` (e.g. 'ood-distribution-n10000-seed1234')."""
         files = self.eval_files()
         if name is not None:
             files = [f for f in files if f.stem == name]
+        else:
+            files = [f for f in files if not f.stem.startswith("ood-")] or files
         if not files:
             raise UserError(f"{self.path}: no evaluation records yet; run `mathlens eval {self.path}` first")
         return pd.read_parquet(files[-1])

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from ..encodings.sequence import REASONS
-from ..models.decoding import greedy
+from ..models.decoding import beam_search, greedy
 
 
 def tol_key(tol: float) -> str:
@@ -20,39 +20,60 @@ def tol_key(tol: float) -> str:
     return f"acc@{tol * 100:g}%"
 
 
-def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext, records: bool = False):
-    """Greedy-decode and verify ``batches`` (a list of same-shape problem batches).
+def any_key(tol: float) -> str:
+    """Column name of the share of problems where some beam verifies: 0.05 -> 'any_beam@5%'."""
+    return f"any_beam@{tol * 100:g}%"
 
-    Returns (summary, records): summary maps 'acc@5%'... to the share of problems correct at each tolerance,
-    plus 'invalid' (share that did not decode) and 'n'; records is a DataFrame with one row per problem
-    (features, error, correct@tol, reason, prediction and target tokens), or None when not asked for.
+
+def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext, records: bool = False,
+             beam: int = 1):
+    """Decode (greedy, or beam search with ``beam`` > 1) and verify ``batches`` (same-shape problem batches).
+
+    Returns (summary, records): summary maps 'acc@5%'... to the share of problems correct at each tolerance
+    (with beam search: the best-scoring beam), plus 'invalid' (share that did not decode) and 'n'; with beam
+    search also 'any_beam@5%'... (some beam verifies). records is a DataFrame with one row per problem
+    (features, error, correct@tol, reason, prediction and target tokens; with beam search 'any_beam_error',
+    the smallest error of any beam), or None when not asked for.
     """
     task, vocab = pipe.task, pipe.vocab
     was_training = model.training
     model.eval()
-    errors, reasons, rows = [], [], []
+    errors, best_any, reasons, rows = [], [], [], []
     for problems in batches:
         src, tgt = pipe.encode(problems)
+        src_t = torch.from_numpy(src).to(device)
         with torch.inference_mode(), autocast():
-            gen = greedy(model, torch.from_numpy(src).to(device), pipe.max_out_len, vocab.eos_id, vocab.eos_id)
-        gen = gen.cpu().numpy()
-        pred, reason = pipe.decode(problems, gen)
-        err = task.verify(problems, pred)
+            if beam == 1:
+                gen = greedy(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id)[:, None]
+            else:
+                gen, _ = beam_search(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, beam)
+        gen = gen.cpu().numpy()  # (n, beams, L), best beam first
+        n, k = gen.shape[:2]
+        repeated = {key: np.repeat(v, k, axis=0) for key, v in problems.items()}
+        pred, reason = pipe.decode(repeated, gen.reshape(n * k, -1))
+        err_all = task.verify(repeated, pred).reshape(n, k)
+        err, reason = err_all[:, 0], reason.reshape(n, k)[:, 0]
         errors.append(err)
+        best_any.append(err_all.min(1))
         reasons.append(reason)
         if records:
             frame = pd.DataFrame(task.features(problems))
             frame["error"] = err
             for tol in task.tolerances:
                 frame[f"correct@{tol * 100:g}%"] = err < tol
+            if beam > 1:
+                frame["any_beam_error"] = err_all.min(1)
             frame["reason"] = [REASONS[r] for r in reason]
-            frame["prediction"] = [" ".join(vocab.strings(_until_eos(g, vocab.eos_id))) for g in gen]
+            frame["prediction"] = [" ".join(vocab.strings(_until_eos(g, vocab.eos_id))) for g in gen[:, 0]]
             frame["target"] = [" ".join(vocab.strings(_until_eos(t[1:], vocab.eos_id))) for t in tgt]
             rows.append(frame)
     model.train(was_training)
     err = np.concatenate(errors)
     reason = np.concatenate(reasons)
     summary = {tol_key(tol): float(np.mean(err < tol)) for tol in task.tolerances}
+    if beam > 1:
+        any_err = np.concatenate(best_any)
+        summary.update({any_key(tol): float(np.mean(any_err < tol)) for tol in task.tolerances})
     summary["invalid"] = float(np.mean(reason != 0))
     summary["n"] = int(err.size)
     frame = pd.concat(rows, ignore_index=True) if records else None

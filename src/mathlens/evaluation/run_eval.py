@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
 from ..errors import UserError
-from ..io import atomic_path, write_json
+from ..io import atomic_path, write_json, write_text
 from ..run import Run
 from ..training.device import setup
 from ..training.stream import build_test_set
@@ -39,46 +41,116 @@ def eval_full_batch(run: Run):
     return summary, out
 
 
-def eval_run(path, size=None, seed=None, beam=1, batch_size=None):
-    """Evaluate the run in ``path``; returns (summary dict, path of the records file)."""
+def eval_run(path, size=None, seed=None, beam=1, batch_size=None, ood=None):
+    """Evaluate the run in ``path``; returns (summary dict, path of the records file).
+
+    With ``ood`` ("all" or a comma-separated list), the model is evaluated on every listed value of the task's
+    out-of-distribution option (the eigenvalue distribution, or the coefficient distribution) and the
+    summary is a table, one row per value (see :func:`eval_ood`).
+    """
     run = Run(path)
     cfg = run.cfg
     if run.full_batch:
-        if size is not None or seed is not None or beam != 1:
+        if size is not None or seed is not None or beam != 1 or ood:
             raise UserError(f"{run.path}: a {run.task.name} run is evaluated on every example; "
-                            f"--size, --seed and --beam do not apply")
+                            f"--size, --seed, --beam and --ood do not apply")
         return eval_full_batch(run)
     size = cfg.eval.size if size is None else size
     seed = cfg.eval.seed if seed is None else seed
     batch_size = batch_size or cfg.eval.batch_size
-    for name, v, lo in (("--size", size, 1), ("--seed", seed, 0), ("--batch-size", batch_size, 1)):
+    for name, v, lo in (("--size", size, 1), ("--seed", seed, 0), ("--batch-size", batch_size, 1),
+                        ("--beam", beam, 1)):
         if v < lo:
             raise UserError(f"{name}: must be at least {lo}, got {v}")
-    if beam != 1:
-        raise UserError(f"--beam: only greedy decoding (--beam 1) is available so far, got {beam}")
+    if ood:
+        return eval_ood(run, ood, size, seed, beam, batch_size)
     device, autocast = setup(cfg.train)
     model = run.model.to(device)
     batches = build_test_set(run.pipe.task, size, seed, batch_size)
-    summary, records = evaluate(model, run.pipe, batches, device, autocast, records=True)
-    summary.update(size=size, seed=seed, beam=beam)
-    out = run.path / "eval" / f"test-n{size}-seed{seed}.parquet"
+    summary, records = evaluate(model, run.pipe, batches, device, autocast, records=True, beam=beam)
+    summary.update(size=size, seed=seed, beam=beam, redrawn=run.pipe.task.redrawn)
+    stem = f"test-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else "")
+    out = run.path / "eval" / f"{stem}.parquet"
     with atomic_path(out) as tmp:
         records.to_parquet(tmp, index=False)
     write_json(out.with_suffix(".json"), summary)
     return summary, out
 
 
+def ood_values(task, ood: str) -> tuple[str, list]:
+    """(option name, values) that ``--ood`` asks for: 'all' or a comma-separated list of the option's values."""
+    key = task.ood_option
+    field = {f.name: f for f in dataclasses.fields(task.options)}[key]
+    allowed = list(field.metadata["choices"])
+    values = allowed if ood == "all" else [v.strip() for v in ood.split(",") if v.strip()]
+    for v in values:
+        if v not in allowed:
+            raise UserError(f"--ood: {v!r} is not a task.{key} of {task.name}; choose from all, {', '.join(allowed)}")
+    if not values:
+        raise UserError(f"--ood: expected all or a comma-separated list of {', '.join(allowed)}")
+    return key, values
+
+
+def eval_ood(run: Run, ood: str, size: int, seed: int, beam: int, batch_size: int):
+    """One seeded test set per value of the task's OOD option, one table (csv, md, json) and one records file
+    with the value in a column. Returns (summary with a 'table' of rows, path of the table)."""
+    import pandas as pd
+
+    key, values = ood_values(run.task, ood)
+    device, autocast = setup(run.cfg.train)
+    model = run.model.to(device)
+    rows, frames = [], []
+    for value in values:
+        task = type(run.task)(dataclasses.replace(run.task.options, **{key: value}))
+        pipe = copy.copy(run.pipe)
+        pipe.task = task
+        summary, records = evaluate(model, pipe, build_test_set(task, size, seed, batch_size), device, autocast,
+                                    records=True, beam=beam)
+        trained = value == getattr(run.task.options, key)
+        rows.append({key: value + (" (trained)" if trained else ""), **summary, "redrawn": task.redrawn})
+        frames.append(records.assign(**{key: value}))
+    table = pd.DataFrame(rows)
+    stem = run.path / "eval" / (f"ood-{key}-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else ""))
+    with atomic_path(stem.with_suffix(".parquet")) as tmp:
+        pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        table.to_csv(tmp, index=False)
+    write_text(stem.with_suffix(".md"), format_table(table) + "\n")
+    summary = {"ood": key, "size": size, "seed": seed, "beam": beam, "table": rows}
+    write_json(stem.with_suffix(".json"), summary)
+    return summary, stem.with_suffix(".md")
+
+
+def format_table(table) -> str:
+    """The OOD table as markdown, accuracies in percent."""
+    shown = table.copy()
+    for col in shown.columns:
+        if col.startswith(("acc@", "any_beam@")) or col == "invalid":
+            shown[col] = shown[col].map(lambda v: f"{v:.1%}")
+    return shown.to_markdown(index=False)
+
+
 def format_summary(summary: dict) -> str:
+    if "table" in summary:
+        import pandas as pd
+
+        return (f"{summary['size']} test problems per {summary['ood']} (seed {summary['seed']}, beam "
+                f"{summary['beam']})\n" + format_table(pd.DataFrame(summary["table"])))
     if "test_acc" in summary:
         return (f"{summary['n']} examples: train accuracy {summary['train_acc']:.2%}, "
                 f"test accuracy {summary['test_acc']:.2%}")
-    accs = [(k, v) for k, v in summary.items() if k.startswith("acc@")]
+    accs = [(k, v) for k, v in summary.items() if k.startswith(("acc@", "any_beam@"))]
     head = "  ".join(f"{k:>9}" for k, _ in accs) + f"  {'invalid':>9}"
     row = "  ".join(f"{v:>9.2%}" for _, v in accs) + f"  {summary['invalid']:>9.2%}"
     return f"{summary['n']} test problems (seed {summary.get('seed')})\n{head}\n{row}"
 
 
-def latest_summary(run: Run) -> dict | None:
-    files = [f.with_suffix(".json") for f in run.eval_files()]
-    files = [f for f in files if Path(f).exists()]
-    return json.loads(files[-1].read_text()) if files else None
+def latest_summary(run: Run, ood: bool = False) -> dict | None:
+    """The newest evaluation summary: a plain one, or (``ood=True``) an --ood table."""
+    files = [f.with_suffix(".json") for f in reversed(run.eval_files())]
+    for f in files:
+        if Path(f).exists():
+            summary = json.loads(Path(f).read_text())
+            if ("table" in summary) == ood:
+                return summary
+    return None

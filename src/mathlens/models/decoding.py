@@ -31,3 +31,61 @@ def greedy(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use
         if bool(done.all()):
             return out[:, : t + 1]
     return out
+
+
+@torch.inference_mode()
+def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, beam: int,
+                length_penalty: float = 1.0):
+    """Batched beam search with a KV cache: ``beam`` hypotheses per source row, all rows advanced together.
+
+    A hypothesis that has written ``eos_id`` is frozen (its score no longer changes) and keeps its place among
+    the beams; the search stops once every hypothesis is frozen or ``max_len`` tokens are written. Final
+    scores are summed log-probabilities divided by length ** length_penalty (LAWT and fairseq's convention).
+
+    Returns
+    -------
+    ids : (B, beam, L) int64, the hypotheses after the start token, best first (rows end with ``eos_id``).
+    scores : (B, beam) float, the normalised scores, decreasing.
+
+    >>> ids, scores = beam_search(model, src, 20, 1, 1, beam=4)     # doctest: +SKIP
+    """
+    B, K = src.shape[0], beam
+    memory, mask = model.encode(src)
+    memory = memory.repeat_interleave(K, 0)
+    mask = None if mask is None else mask.repeat_interleave(K, 0)
+    caches = model.new_caches(B * K, max_len + 1, src.device, memory.dtype)
+    out = torch.full((B * K, max_len), eos_id, dtype=torch.long, device=src.device)
+    tok = torch.full((B * K, 1), bos_id, dtype=torch.long, device=src.device)
+    scores = torch.full((B, K), float("-inf"), device=src.device)
+    scores[:, 0] = 0.0  # at the start all beams are the same: expand only the first
+    scores = scores.view(-1)
+    lengths = torch.zeros(B * K, dtype=torch.long, device=src.device)
+    done = torch.zeros(B * K, dtype=torch.bool, device=src.device)
+    base = (torch.arange(B, device=src.device) * K)[:, None]
+    steps = max_len
+    for t in range(max_len):
+        logp = model.decode(tok, memory, mask, start=t, caches=caches)[:, -1].float().log_softmax(-1)
+        V = logp.shape[-1]
+        frozen = torch.full_like(logp, float("-inf"))
+        frozen[:, eos_id] = 0.0  # a finished hypothesis can only "write" eos again, at no cost
+        logp = torch.where(done[:, None], frozen, logp)
+        cand = (scores[:, None] + logp).view(B, K * V)
+        top, idx = cand.topk(K, dim=1)
+        parent = (base + idx // V).view(-1)
+        tok = (idx % V).view(-1, 1)
+        scores = top.view(-1)
+        out = out[parent]
+        out[:, t] = tok[:, 0]
+        was_done = done[parent]
+        lengths = lengths[parent] + (~was_done).long()
+        done = was_done | (tok[:, 0] == eos_id)
+        for cache in caches:  # reorder the self-attention keys and values; cross-attention's are per source
+            cache["self"]["k"] = cache["self"]["k"][parent]
+            cache["self"]["v"] = cache["self"]["v"][parent]
+        if bool(done.all()):
+            steps = t + 1
+            break
+    final = (scores / lengths.clamp(min=1).float() ** length_penalty).view(B, K)
+    final, order = final.sort(dim=1, descending=True)
+    ids = out[:, :steps].view(B, K, steps)
+    return ids.gather(1, order[:, :, None].expand(-1, -1, steps)), final

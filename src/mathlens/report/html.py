@@ -28,7 +28,7 @@ def _table(rows: list[dict], left=()) -> str:
         cells = []
         for c in cols:
             v = r[c]
-            text = f"{v:.2%}" if isinstance(v, float) and c.startswith(("acc", "invalid")) else (
+            text = f"{v:.2%}" if isinstance(v, float) and c.startswith(("acc", "any_beam", "invalid")) else (
                 f"{v:.4g}" if isinstance(v, float) else str(v))
             cls = "tok" if c in ("prediction", "target") else ("l" if c in left else "")
             cells.append(f"<td class='{cls}'>{html.escape(text)}</td>")
@@ -114,6 +114,12 @@ def _matrix_sections(run, metrics, plot_dir) -> list[str]:
         source = summary.get("source", f"mathlens eval, seed {summary.get('seed')}")
         parts.append(f"<h2>Accuracy</h2><p>{html.escape(source)}; a prediction is correct when its error is "
                      f"below the tolerance.</p>" + _table([acc]))
+
+    ood = latest_summary(run, ood=True)
+    if ood:
+        parts.append(f"<h2>Out of distribution</h2><p>The model on other {html.escape(ood['ood'])} values "
+                     f"(mathlens eval --ood; {ood['size']} problems each, seed {ood['seed']}).</p>"
+                     + _table(ood["table"], left=(ood["ood"],)))
 
     if run.eval_files():
         records = run.records()

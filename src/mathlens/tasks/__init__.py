@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..errors import UserError, did_you_mean
 from .base import TOLERANCES, MatrixTask, Problems, Task
+from .cotrain import Cotrain
 from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
 from .modular import ModularArithmetic
 from .spectral import Eigenvalues, Eigenvectors, InvertMatrix, SingularValues, SingularVectors, SymInverse
@@ -22,6 +23,7 @@ REGISTRY: dict[str, type[Task]] = {
     "syminverse": SymInverse,
     "singularvalues": SingularValues,
     "singularvectors": SingularVectors,
+    "cotrain": Cotrain,
     "modular": ModularArithmetic,
 }
 

@@ -56,11 +56,62 @@ class Task(ABC):
 
 
 class MatrixTask(Task):
-    """A task whose problems are read and written as matrices (the seq2seq pipeline's tasks)."""
+    """A task whose problems are read and written as matrices (the seq2seq pipeline's tasks).
+
+    Subclasses implement ``draw_shape`` and ``draw`` (a batch of clean problems of one shape), the target and
+    the verification; :meth:`sample` adds what every matrix task shares: ill-posed problems (non-finite, or
+    ill-conditioned where the task says so) are re-drawn and counted in ``redrawn``, and with
+    ``options.noise`` the model reads a noisy copy of the input (``problems["noisy_input"]``) while answers
+    and verification stay those of the clean problem.
+    """
+
+    symmetric = False  # inputs are symmetric matrices (the noise is then symmetric too)
+    ood_option = "coeffs"  # the option `mathlens eval --ood` varies: the coefficient distribution
+    MAX_REDRAWS = 100
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.redrawn = 0  # problems re-drawn because they were ill-posed, since this task was built
 
     @abstractmethod
+    def draw_shape(self, rng: np.random.Generator) -> tuple:
+        """The dimensions of the next batch (drawn when a size is a [lo, hi] range)."""
+
+    @abstractmethod
+    def draw(self, n: int, rng: np.random.Generator, shape: tuple) -> Problems:
+        """``n`` clean problems of dimensions ``shape``."""
+
+    def sample(self, n: int, rng: np.random.Generator) -> Problems:
+        shape = self.draw_shape(rng)
+        problems = self.draw(n, rng, shape)
+        for _ in range(self.MAX_REDRAWS):
+            bad = ~self.well_posed(problems)
+            if not bad.any():
+                break
+            self.redrawn += int(bad.sum())
+            fresh = self.draw(int(bad.sum()), rng, shape)
+            for key in problems:
+                problems[key][bad] = fresh[key]
+        else:
+            raise RuntimeError(f"{self.name}: still ill-posed problems after {self.MAX_REDRAWS} re-draws")
+        sigma = getattr(self.options, "noise", 0.0)
+        if sigma:
+            m = problems["input"]
+            noise = rng.normal(0.0, self.options.max_coeff * sigma / np.sqrt(3.0), size=m.shape)
+            if self.symmetric:  # mirror the lower triangle: symmetric, same variance everywhere
+                noise = np.tril(noise) + np.swapaxes(np.tril(noise, -1), 1, 2)
+            problems["noisy_input"] = m + noise
+        return problems
+
+    def well_posed(self, problems: Problems) -> np.ndarray:
+        """(n,) bool: problems to keep. Default: the input is finite (tasks whose answer can blow up, like
+        inversion, also check their condition number)."""
+        m = problems["input"]
+        return np.isfinite(m).reshape(len(m), -1).all(1)
+
     def input_matrix(self, problems: Problems) -> np.ndarray:
-        """The (n, rows, cols) matrix the model reads."""
+        """The (n, rows, cols) matrix the model reads (the noisy copy when the task adds noise)."""
+        return problems.get("noisy_input", problems["input"])
 
     @abstractmethod
     def target_matrix(self, problems: Problems) -> np.ndarray:
@@ -75,11 +126,24 @@ class MatrixTask(Task):
     def largest(self) -> Problems:
         """One problem of the largest shape these options allow: sizes vocabularies and position tables."""
 
+    def parts(self) -> list[MatrixTask]:
+        """The tasks whose shapes this one writes (several for cotraining): sizes the position tables."""
+        return [self]
+
+    def task_token(self, problems: Problems) -> str | None:
+        """A token written before the input (cotraining's task code), or None."""
+        return None
+
+    extra_tokens: list = []  # tokens this task adds to the vocabulary (cotraining's task codes)
+
     @property
     def max_dim(self) -> int:
         """Largest matrix dimension in or out: the dimension tokens V1..V<max_dim> the vocabulary needs."""
-        p = self.largest()
-        return max(*self.input_matrix(p).shape[1:], *self.target_matrix(p).shape[1:])
+        dims = []
+        for part in self.parts():
+            p = part.largest()
+            dims += [*part.input_matrix(p).shape[1:], *part.target_matrix(p).shape[1:]]
+        return max(dims)
 
     def output_shape(self, problems: Problems) -> tuple[int, int]:
         return self.target_matrix(problems).shape[1:]

@@ -26,6 +26,8 @@ class MatrixOptions(TaskOptions):
     cols: int | list = opt(0, "columns of the operands (int or [lo, hi]); 0 means square", min=0)
     coeffs: str = opt("uniform", "coefficient distribution", choices=list(COEFF_DISTRIBUTIONS))
     max_coeff: float = opt(10.0, "coefficients in [-A, A] (gaussian: the same standard deviation)", min=1e-9)
+    noise: float = opt(0.0, "sigma of noisy inputs: the model reads x + (A sigma / sqrt3) N(0, 1) and answers "
+                            "for x (LAWT uses 0.05); 0: clean inputs", min=0.0)
 
     def validate(self, prefix: str) -> None:
         for name in ("rows", "cols"):
@@ -43,15 +45,15 @@ class RandomOperandsTask(MatrixTask):
     n_operands = 1
     extra_cols = 0
 
-    def sample(self, n, rng) -> Problems:
+    def draw_shape(self, rng):
         o = self.options
         r = draw_dim(rng, o.rows)
-        c = r if o.cols == 0 else draw_dim(rng, o.cols)
-        ops = random_matrices(rng, n, r, c * self.n_operands + self.extra_cols, o.coeffs, o.max_coeff)
-        return {"input": ops}
+        return r, (r if o.cols == 0 else draw_dim(rng, o.cols))
 
-    def input_matrix(self, problems):
-        return problems["input"]
+    def draw(self, n, rng, shape) -> Problems:
+        r, c = shape
+        o = self.options
+        return {"input": random_matrices(rng, n, r, c * self.n_operands + self.extra_cols, o.coeffs, o.max_coeff)}
 
     def operands(self, problems):
         m = problems["input"]
@@ -77,8 +79,7 @@ class RandomOperandsTask(MatrixTask):
         o = self.options
         r = dim_max(o.rows)
         c = r if o.cols == 0 else dim_max(o.cols)
-        sized = type(self)(type(o)(rows=r, cols=c, coeffs=o.coeffs, max_coeff=o.max_coeff))
-        return sized.sample(1, np.random.default_rng(0))
+        return self.draw(1, np.random.default_rng(0), (r, c))
 
 
 class Transpose(RandomOperandsTask):

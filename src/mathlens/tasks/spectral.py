@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 
 from ..config import opt
+from ..errors import UserError
 from .base import MatrixTask, Problems
 from .linalg import MatrixOptions
 from .matrices import EIGEN_DISTRIBUTIONS, dim_max, draw_dim, random_matrices, symmetric_matrices
@@ -51,6 +52,8 @@ class SpectralOptions(MatrixOptions):
     distribution: str = opt("semicircle", "eigenvalue distribution of symmetric inputs (LAWT's OOD families)",
                             choices=list(EIGEN_DISTRIBUTIONS))
     norm: str = opt("l1", "error norm: LAWT's d1 (l1), d2 (l2) or dinf (linf)", choices=list(NORMS))
+    max_cond: float = opt(1e6, "inversion: problems whose condition number exceeds this are re-drawn (and "
+                               "counted); 0: no limit", min=0.0)
 
 
 class SpectralTask(MatrixTask):
@@ -58,31 +61,58 @@ class SpectralTask(MatrixTask):
 
     Options = SpectralOptions
     symmetric = True
+    square = True  # only the SVD tasks take rectangular inputs
 
-    def sample(self, n, rng) -> Problems:
+    @property
+    def ood_option(self) -> str:
+        """Symmetric tasks are tested on other eigenvalue distributions; the others on other coefficients."""
+        return "distribution" if self.symmetric else "coeffs"
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        o = self.options
+        if self.square and o.cols not in (0, o.rows):
+            raise UserError(f"task.cols: {self.name} needs square matrices (cols = 0, or equal to rows={o.rows!r}); "
+                            f"got cols={o.cols!r}")
+        if not self.symmetric and o.distribution != SpectralOptions.distribution:
+            raise UserError(f"task.distribution: {self.name} draws general matrices ({o.coeffs} coefficients); "
+                            f"eigenvalue distributions apply to eigenvalues, eigenvectors and syminverse")
+
+    def draw_shape(self, rng):
         o = self.options
         d = draw_dim(rng, o.rows)
-        if self.symmetric:
-            m = symmetric_matrices(rng, n, d, o.distribution, o.coeffs, o.max_coeff)
-        else:
-            c = d if o.cols == 0 else draw_dim(rng, o.cols)
-            m = random_matrices(rng, n, d, c, o.coeffs, o.max_coeff)
-        return {"input": m}
+        return d, (d if o.cols == 0 or self.square else draw_dim(rng, o.cols))
 
-    def input_matrix(self, problems):
-        return problems["input"]
+    def draw(self, n, rng, shape) -> Problems:
+        o = self.options
+        if self.symmetric:
+            return {"input": symmetric_matrices(rng, n, shape[0], o.distribution, o.coeffs, o.max_coeff)}
+        return {"input": random_matrices(rng, n, *shape, o.coeffs, o.max_coeff)}
 
     def largest(self) -> Problems:
         o = self.options
         d = dim_max(o.rows)
-        c = d if o.cols == 0 else dim_max(o.cols)
-        shape = (1, d, d) if self.symmetric else (1, d, c)
-        return {"input": np.eye(*shape[1:])[None] * o.max_coeff}
+        c = d if o.cols == 0 or self.square else dim_max(o.cols)
+        return {"input": np.eye(d, c)[None] * o.max_coeff}
 
     def features(self, problems):
+        """Norms, condition number, determinant, spectral radius and the smallest gap between eigenvalues
+        (singular values for non-symmetric inputs), relative to the spectral radius."""
         m = problems["input"]
         s = np.linalg.svd(m, compute_uv=False)
-        return {"norm": matrix_norm(m, self.options.norm), "cond": s[:, 0] / np.maximum(s[:, -1], 1e-300)}
+        if self.symmetric:
+            spectrum = np.linalg.eigvalsh(m)
+            radius = np.abs(spectrum).max(1)
+        else:
+            spectrum = s[:, ::-1]
+            radius = np.abs(np.linalg.eigvals(m)).max(1) if m.shape[1] == m.shape[2] else np.full(len(m), np.nan)
+        gap = np.diff(spectrum, axis=1).min(1) if spectrum.shape[1] > 1 else np.full(len(m), np.nan)
+        det = np.linalg.det(m) if m.shape[1] == m.shape[2] else np.full(len(m), np.nan)
+        return {"rows": np.full(len(m), m.shape[1]), "cols": np.full(len(m), m.shape[2]),
+                "norm": matrix_norm(m, self.options.norm), "frobenius": matrix_norm(m, "l2"),
+                "cond": s[:, 0] / np.maximum(s[:, -1], 1e-300), "det": det, "spectral_radius": radius,
+                "min_gap": gap / np.maximum(radius, 1e-300), "trace": np.trace(m, axis1=1, axis2=2)
+                if m.shape[1] == m.shape[2] else np.full(len(m), np.nan)}
 
     def output_shape(self, problems) -> tuple[int, int]:
         """The written matrix's shape, from the input's (no solving needed)."""
@@ -139,15 +169,14 @@ class InvertMatrix(SpectralTask):
     name = "invert_matrix"
     symmetric = False
 
-    def sample(self, n, rng) -> Problems:
-        # square inputs; singular draws (probability 0 for continuous coefficients) would give inf targets
-        o = self.options
-        d = draw_dim(rng, o.rows)
-        return {"input": random_matrices(rng, n, d, d, o.coeffs, o.max_coeff)}
-
-    def largest(self) -> Problems:
-        d = dim_max(self.options.rows)
-        return {"input": np.eye(d)[None] * self.options.max_coeff}
+    def well_posed(self, problems):
+        """Finite, and (with ``max_cond``) not so ill-conditioned that the inverse is meaningless."""
+        m = problems["input"]
+        ok = super().well_posed(problems)
+        if not self.options.max_cond:
+            return ok
+        s = np.linalg.svd(np.where(np.isfinite(m), m, 0.0), compute_uv=False)
+        return ok & (s[:, 0] <= self.options.max_cond * s[:, -1])
 
     def target_matrix(self, problems):
         return np.linalg.inv(problems["input"])
@@ -163,13 +192,12 @@ class InvertMatrix(SpectralTask):
 class SymInverse(InvertMatrix):
     name = "syminverse"
     symmetric = True
-    sample = SpectralTask.sample
-    largest = SpectralTask.largest
 
 
 class SingularValues(SpectralTask):
     name = "singularvalues"
     symmetric = False
+    square = False
 
     def layout(self, r, c):
         return (min(r, c), 1)
@@ -183,6 +211,7 @@ class SingularValues(SpectralTask):
 class SingularVectors(SpectralTask):
     name = "singularvectors"
     symmetric = False
+    square = False
 
     def layout(self, r, c):
         return (1 + r + c, min(r, c))

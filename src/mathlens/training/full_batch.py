@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..analysis.progress import logits_of, measure
 from ..errors import UserError
-from . import checkpoint
+from . import checkpoint, transfer
 from .device import setup
 from .grokfast import GradientFilter
 from .optim import lr_at, make_optimizer
@@ -63,7 +63,7 @@ class FullBatchTrainer:
         self.model = build_model(cfg, self.task).to(self.device)
         fresh = not (self.run_dir / CHECKPOINT).exists()
         if fresh and t.init_from:
-            self._transfer()
+            transfer.copy_from_run(self.model, t.init_from, t.init_parts, cfg.model.arch)
         if t.init_from and t.freeze:  # before the optimiser is built: frozen weights are not in it
             for _, param in self._transferred():
                 param.requires_grad_(False)
@@ -80,29 +80,7 @@ class FullBatchTrainer:
 
     # ------------------------------------------------------------------------------------------ state
     def _transferred(self) -> list[tuple[str, torch.nn.Parameter]]:
-        """(name, parameter) of the parts ``train.init_parts`` name."""
-        prefixes = tuple(f"{part}." for part in self.cfg.train.init_parts)
-        return [(name, param) for name, param in self.model.named_parameters() if name.startswith(prefixes)]
-
-    def _transfer(self):
-        """Start from the parts ``train.init_parts`` of ``train.init_from``'s weights (transfer experiments)."""
-        from ..run import Run
-
-        t = self.cfg.train
-        source = Run(t.init_from)
-        tensors, _ = checkpoint.read(source.path / CHECKPOINT)
-        copied = 0
-        for name, param in self._transferred():
-            if f"model.{name}" in tensors:
-                src = tensors[f"model.{name}"]
-                if src.shape != param.shape:
-                    raise UserError(f"train.init_from: {name} is {tuple(src.shape)} in {source.path} but "
-                                    f"{tuple(param.shape)} here; the models must match in that part")
-                with torch.no_grad():
-                    param.copy_(src)
-                copied += 1
-        if not copied:
-            raise UserError(f"train.init_parts: none of {t.init_parts} found in {source.path}")
+        return transfer.selected(self.model, self.cfg.train.init_parts)
 
     def _resume(self):
         meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)

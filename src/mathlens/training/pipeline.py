@@ -20,17 +20,23 @@ class Pipeline:
         self.task = cfg.build_task()
         self.enc_in = encodings.get(cfg.encoding.input)
         self.enc_out = encodings.get(cfg.encoding.output)
-        self.vocab = Vocabulary([self.enc_in, self.enc_out], max_dim=self.task.max_dim)
+        self.vocab = Vocabulary([self.enc_in, self.enc_out], max_dim=self.task.max_dim,
+                                extra=self.task.extra_tokens)
         self.codec_in = MatrixCodec(self.enc_in, self.vocab)
         self.codec_out = MatrixCodec(self.enc_out, self.vocab)
-        big = self.task.largest()
-        self.max_src_len = self.codec_in.max_len(*self.task.input_matrix(big).shape[1:])
-        # start token + matrix + end token
-        self.max_out_len = self.codec_out.max_len(*self.task.target_matrix(big).shape[1:]) + 1
+        prefix = 1 if self.task.extra_tokens else 0  # cotraining's task token
+        self.max_src_len = prefix + max(self.codec_in.max_len(*t.input_matrix(t.largest()).shape[1:])
+                                        for t in self.task.parts())
+        # matrix + end token (the start token is counted in max_tgt_len)
+        self.max_out_len = max(self.codec_out.max_len(*t.target_matrix(t.largest()).shape[1:])
+                               for t in self.task.parts()) + 1
         self.max_tgt_len = self.max_out_len + 1
 
     def encode(self, problems) -> tuple[np.ndarray, np.ndarray]:
         src, _ = self.codec_in.encode(self.task.input_matrix(problems))
+        token = self.task.task_token(problems)
+        if token is not None:
+            src = np.concatenate([np.full((len(src), 1), self.vocab.index[token]), src], axis=1)
         body, lengths = self.codec_out.encode(self.task.target_matrix(problems))
         n = body.shape[0]
         tgt = np.full((n, body.shape[1] + 2), self.vocab.pad_id, dtype=np.int64)

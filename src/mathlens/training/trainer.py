@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..evaluation.evaluate import evaluate
-from . import checkpoint
+from . import checkpoint, transfer
 from .device import setup
 from .optim import lr_at, make_optimizer
 from .pipeline import Pipeline
@@ -38,6 +38,12 @@ class Trainer:
         self.pipe = Pipeline(cfg)
         torch.manual_seed(cfg.seed)
         self.model = self.pipe.build_model().to(self.device)
+        fresh = not (self.run_dir / CHECKPOINT).exists()
+        if fresh and t.init_from:  # fine-tuning: start from another run's weights, with a new schedule
+            transfer.copy_from_run(self.model, t.init_from, t.init_parts, cfg.model.arch, self.pipe.vocab.symbols)
+        if t.init_from and t.freeze:  # before the optimiser is built: frozen weights are not in it
+            for _, param in transfer.selected(self.model, t.init_parts):
+                param.requires_grad_(False)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         self.stream = make_stream(self.pipe, cfg)
         self.tests = build_test_set(self.pipe.task, t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
@@ -47,7 +53,7 @@ class Trainer:
         self.train_time = 0.0
         self.forward = torch.compile(self.model) if t.compile else self.model
         self.log = RunLog(self.run_dir, x_key="examples")
-        if (self.run_dir / CHECKPOINT).exists():
+        if not fresh:
             self._resume()
 
     # ------------------------------------------------------------------------------------------ state

@@ -1,0 +1,51 @@
+"""Few-shot to larger matrices: examples a larger-matrix preset needs to reach an accuracy, trained from scratch
+and fine-tuned from a smaller-matrix run (``--from``), as one JSON line.
+
+    python benchmarks/finetune.py --source runs/ev5 [--preset cpu/eigenvalues-6x6] [--target 0.5]
+                                  [--max-examples 96000] [--eval-every 8000] [--out runs/bench-finetune]
+
+Both runs use the preset's config (the fine-tuned one also its new learning-rate schedule), the same seed and
+the same periodic test set; they are trained one after the other (never two at once on a small CPU). Reruns
+resume the runs already in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mathlens.cli import from_overrides, prepare_run, start_trainer
+from mathlens.run import Run
+
+
+def examples_to(run_dir: Path, key: str, target: float):
+    evals = Run(run_dir).metrics().query("kind == 'eval'")
+    hit = evals[evals[key] >= target]
+    return (int(hit["examples"].iloc[0]) if len(hit) else None), float(evals[key].iloc[-1]), evals
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", required=True, help="the trained smaller-matrix run")
+    ap.add_argument("--preset", default="cpu/eigenvalues-6x6")
+    ap.add_argument("--target", type=float, default=0.5, help="accuracy at 5%% tolerance to reach")
+    ap.add_argument("--max-examples", type=int, default=96_000)
+    ap.add_argument("--eval-every", type=int, default=8_000)
+    ap.add_argument("--out", default="runs/bench-finetune")
+    args = ap.parse_args()
+    common = [f"train.max_examples={args.max_examples}", f"train.eval_every={args.eval_every}"]
+    result = {"preset": args.preset, "source": args.source, "target_acc@5%": args.target}
+    for name, overrides in (("scratch", common), ("finetuned", from_overrides(args.source, common))):
+        cfg, run_dir, _ = prepare_run(args.preset, overrides, str(Path(args.out) / name))
+        trainer = start_trainer(cfg, run_dir, quiet=True)
+        if not trainer.done:
+            trainer.run()
+        reached, final, evals = examples_to(run_dir, "acc@5%", args.target)
+        result[name] = {"examples_to_target": reached, "final_acc@5%": final, "train_time_s": round(trainer.train_time),
+                        "curve": {int(e): round(float(a), 3) for e, a in zip(evals["examples"], evals["acc@5%"])}}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
