@@ -6,7 +6,8 @@
 giving the padded id arrays the trainer consumes. "loop": LAWT's generator written out for comparison (one
 problem at a time: draw a Wigner matrix, eigh, write every coefficient with printf's ``%.2e`` into tokens,
 map tokens to ids, then pad the batch into an array), for 5x5 eigenvectors (the issue's yardstick) and
-transpose. Both run in this process, one after the other, on the same threads. The loop's output is checked
+transpose. Both run in this process, alternating for ``--rounds`` rounds on the same threads; each side's best
+round is reported (and the median of the per-round ratios). The loop's output is checked
 to be token-for-token the same as ours on the same matrices, so both do the same work.
 """
 
@@ -93,6 +94,14 @@ def ours(pipe, n: int, batch: int, seed: int = 0):
     return n / (time.perf_counter() - start)
 
 
+def loop_rate(task, n, batch, rows, base, index) -> float:
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(0, n, batch):
+        lawt_loop(task, batch, rows, base, index, rng)
+    return n / (time.perf_counter() - start)
+
+
 def pipe_for(task: str, rows: int, encoding: str) -> Pipeline:
     extra = ["task.cols=3"] if task.startswith("singular") else []
     sets = [f"task.name=\"{task}\"", f"task.rows={rows}", *extra, f"encoding.input=\"{encoding}\"",
@@ -107,6 +116,7 @@ def main():
     ap.add_argument("--n", type=int, default=20_000, help="problems timed per task (ours)")
     ap.add_argument("--loop-n", type=int, default=3_000, help="problems timed for LAWT's loop")
     ap.add_argument("--batch", type=int, default=64, help="problems per batch (LAWT's batch size)")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating timed rounds of the loop and ours")
     args = ap.parse_args()
     import torch
 
@@ -122,15 +132,15 @@ def main():
         src, tgt = pipe.encode(p)
         loop_src, loop_tgt = lawt_loop(task, 50, args.rows, base, pipe.vocab.index, None, p["input"])
         assert np.array_equal(src, loop_src) and np.array_equal(tgt, loop_tgt), f"{task}: the loop differs"
-        rng = np.random.default_rng(0)
-        start = time.perf_counter()
-        for _ in range(0, args.loop_n, args.batch):
-            lawt_loop(task, args.batch, args.rows, base, pipe.vocab.index, rng)
-        loop_rate = args.loop_n / (time.perf_counter() - start)
-        ours_rate = ours(pipe, args.n, args.batch)
-        result[f"{task}_loop_per_s"] = round(loop_rate)
-        result[f"{task}_ours_per_s"] = round(ours_rate)
-        result[f"{task}_speedup"] = round(ours_rate / loop_rate, 1)
+        # alternate the two, several rounds, and keep each one's best: a shared machine's noise only slows
+        loops, ourss = [], []
+        for _ in range(args.rounds):
+            loops.append(loop_rate(task, args.loop_n, args.batch, args.rows, base, pipe.vocab.index))
+            ourss.append(ours(pipe, args.n, args.batch))
+        result[f"{task}_loop_per_s"] = round(max(loops))
+        result[f"{task}_ours_per_s"] = round(max(ourss))
+        result[f"{task}_speedup"] = round(max(ourss) / max(loops), 1)
+        result[f"{task}_speedup_median_round"] = round(float(np.median(np.array(ourss) / np.array(loops))), 1)
     print(json.dumps(result))
 
 

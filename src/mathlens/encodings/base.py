@@ -67,28 +67,31 @@ def decimal_parts(x: np.ndarray, precision: int = 2) -> tuple[np.ndarray, np.nda
     x = np.asarray(x, dtype=np.float64)
     a = np.abs(x)
     negative = np.signbit(x)
-    nonzero = a > 0
-    safe = np.where(nonzero, a, 1.0)
-    e10 = np.floor(np.log10(safe)).astype(np.int64) - precision
+    zero = a == 0
+    any_zero = bool(zero.any())
+    safe = np.where(zero, 1.0, a) if any_zero else a
+    e10 = np.floor(np.log10(safe)).astype(np.int64)
+    e10 -= precision
     scaled = _scale(safe, e10)
     # log10 can be off by one just below a power of ten: fix the exponent, rescale.
     low, high = scaled < 10**precision - 0.5, scaled >= 10 ** (precision + 1) - 0.5
-    if (low | high).any():
+    fix = low | high
+    if fix.any():
         e10 = e10 - low + high
-        scaled = np.where(low | high, _scale(safe, e10), scaled)
+        scaled = np.where(fix, _scale(safe, e10), scaled)
+    # After the fix every scaled value is below 10**(precision+1) - 0.5, so rint never overflows a digit.
     mantissa = np.rint(scaled)
-    overflow = mantissa >= 10 ** (precision + 1)
-    mantissa = np.where(overflow, 10**precision, mantissa)
-    e10 = e10 + overflow
-    # Entries whose rounding is ambiguous in float arithmetic: defer to correctly rounded formatting.
-    frac = scaled - np.floor(scaled)
-    doubtful = nonzero & (np.abs(frac - 0.5) < 1e-6)
-    for idx in zip(*np.nonzero(doubtful)):
+    # Entries whose rounding is ambiguous in float arithmetic (|scaled - rint| within 1e-6 of a half): defer
+    # to correctly rounded formatting. (Zeros were scaled from 1.0: never ambiguous.)
+    mantissa = mantissa.astype(np.int64)
+    doubtful = np.abs(scaled - mantissa) > 0.5 - 1e-6
+    for idx in zip(*np.nonzero(doubtful)) if doubtful.any() else ():  # (np.nonzero is slow: ask first)
         m, e = (f"%.{precision}e" % a[idx]).split("e")
         mantissa[idx] = int(m.replace(".", ""))
         e10[idx] = int(e) - precision
-    mantissa = np.where(nonzero, mantissa, 0).astype(np.int64)
-    e10 = np.where(nonzero, e10, 0)
+    if any_zero:
+        mantissa[zero] = 0
+        e10[zero] = 0
     return negative, mantissa, e10
 
 
@@ -97,9 +100,12 @@ POW10 = np.array([float(10**k) for k in range(301)])  # correctly rounded powers
 
 def _scale(a: np.ndarray, e10: np.ndarray) -> np.ndarray:
     """a / 10**e10, multiplying by an exact power of ten where the exponent is negative."""
-    e = np.clip(e10, -300, 300)
-    p = POW10[np.abs(e)]  # a table lookup: np.power is the slowest step of encoding otherwise
-    return np.where(e >= 0, a / p, a * p)
+    # A table lookup (np.power is the slowest step of encoding otherwise); beyond 1e300 the result is
+    # meaningless but finite, and such numbers are refused or flushed to zero by the encodings.
+    p = POW10[np.minimum(np.abs(e10), 300)]
+    out = a * p
+    np.divide(a, p, out=out, where=e10 >= 0)
+    return out
 
 
 def times_power_of_ten(m: np.ndarray, e: np.ndarray) -> np.ndarray:

@@ -30,15 +30,20 @@ def _exponent_symbols() -> list[str]:
 def _lawt_parts(values: np.ndarray):
     """printf parts with LAWT's flush-to-zero below E-100; raises past E100 (no such token exists)."""
     values = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = values.sum()  # finite sum: every value finite (one cheap pass); else check each
+    if not np.isfinite(total) and not np.all(np.isfinite(values)):
         raise ValueError("cannot encode a non-finite number")
     negative, mantissa, expo = decimal_parts(values, PRECISION)
     if np.any(expo > MAX_EXPONENT):
         raise ValueError(f"cannot encode {np.abs(values).max():.3g}: exponent above E{MAX_EXPONENT}")
     tiny = expo < -MAX_EXPONENT
-    mantissa = np.where(tiny, 0, mantissa)
-    expo = np.where(mantissa == 0, 0, expo)
-    negative = negative & (mantissa != 0)  # LAWT writes every zero with a plus sign
+    if tiny.any():
+        mantissa = np.where(tiny, 0, mantissa)
+    zero = mantissa == 0
+    if zero.any():
+        expo = np.where(zero, 0, expo)
+        negative = negative & ~zero  # LAWT writes every zero with a plus sign
     return negative, mantissa, expo
 
 
@@ -77,9 +82,10 @@ class Positional(Encoding):
             out[..., 1] = mantissa + self._digit0
             out[..., 2] = exp_ids
         zero = mantissa == 0
-        out[zero, 1] = self._digit0
-        out[zero, 2] = self._exp0 + MAX_EXPONENT
-        out[zero, 3:] = PAD
+        if zero.any():
+            out[zero, 1] = self._digit0
+            out[zero, 2] = self._exp0 + MAX_EXPONENT
+            out[zero, 3:] = PAD
         return out
 
     def decode(self, ids):

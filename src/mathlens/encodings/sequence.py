@@ -80,11 +80,23 @@ class MatrixCodec:
     def encode(self, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, r, c) floats -> ((n, L) global ids, lengths). Rows are right-padded with pad_id."""
         n, r, c = matrices.shape
+        self._check(r, c)
+        return self.from_local(self.enc.encode(matrices.reshape(n, r * c)), r, c)
+
+    def _check(self, r, c):
         if r > self.vocab.max_dim or c > self.vocab.max_dim:
             raise ValueError(f"matrix {r}x{c} exceeds the vocabulary's max dimension {self.vocab.max_dim}")
-        local = self.enc.encode(matrices.reshape(n, r * c)).reshape(n, -1)
-        body = np.where(local == PAD, PAD, self._global[np.maximum(local, 0)])
+
+    def from_local(self, local: np.ndarray, r: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """The encoding's ids of n r x c matrices, (n, r * c, width) -> ((n, L) global ids, lengths)."""
+        n = local.shape[0]
+        local = local.reshape(n, -1)
+        hole = local == PAD
         header = np.broadcast_to(self.vocab.dim_id([r, c]), (n, 2))
+        if not hole.any():  # every number at full width (P1000, B1999, FP15): nothing to pack
+            ids = np.concatenate([header, self._global[local]], axis=1)
+            return ids, np.full(n, ids.shape[1])
+        body = np.where(hole, PAD, self._global[np.maximum(local, 0)])
         return pack(np.concatenate([header, body], axis=1), self.vocab.pad_id)
 
     def decode(self, ids: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

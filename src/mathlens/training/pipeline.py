@@ -33,11 +33,20 @@ class Pipeline:
         self.max_tgt_len = self.max_out_len + 1
 
     def encode(self, problems) -> tuple[np.ndarray, np.ndarray]:
-        src, _ = self.codec_in.encode(self.task.input_matrix(problems))
+        x, y = self.task.input_matrix(problems), self.task.target_matrix(problems)
+        if self.enc_in is self.enc_out:  # one encoding call for both: half the per-call numpy overhead
+            n, k = len(x), x.shape[1] * x.shape[2]
+            self.codec_in._check(*x.shape[1:])
+            self.codec_out._check(*y.shape[1:])
+            local = self.enc_in.encode(np.concatenate([x.reshape(n, -1), y.reshape(n, -1)], axis=1))
+            src, _ = self.codec_in.from_local(local[:, :k], *x.shape[1:])
+            body, lengths = self.codec_out.from_local(local[:, k:], *y.shape[1:])
+        else:
+            src, _ = self.codec_in.encode(x)
+            body, lengths = self.codec_out.encode(y)
         token = self.task.task_token(problems)
         if token is not None:
             src = np.concatenate([np.full((len(src), 1), self.vocab.index[token]), src], axis=1)
-        body, lengths = self.codec_out.encode(self.task.target_matrix(problems))
         n = body.shape[0]
         tgt = np.full((n, body.shape[1] + 2), self.vocab.pad_id, dtype=np.int64)
         tgt[:, 0] = self.vocab.eos_id
