@@ -162,6 +162,8 @@ def test_ood_table_and_beam(ev_run, capsys):
     assert summary["any_beam@5%"] >= summary["acc@5%"] and summary["beam"] == 3
     records = pd.read_parquet(ev_run / "eval" / "test-n20-seed1234-beam3.parquet")
     assert (records["any_beam_error"] <= records["error"]).all()
+    median = records["error"].median()
+    assert summary["median_error"] == (median if np.isfinite(median) else None)  # None: most did not decode
     assert {"cond", "det", "spectral_radius", "min_gap"} <= set(records.columns)
 
 
@@ -192,3 +194,17 @@ def test_fine_tune_to_a_larger_matrix_extends_positions_and_maps_tokens(ev_run, 
     assert main(["train", "quickstart", "--from", str(ev_run), "--out", "runs/deep", "--quiet",
                  *_sets([*bigger, "model.enc_layers=2"])]) == 2
     assert "has no encoder.blocks.1" in capsys.readouterr().err
+
+
+def test_cotrain_run_trains_and_reports_each_task(tiny_overrides, capsys):
+    sets = [*tiny_overrides, "task.name=\"cotrain\"", "task.tasks=\"TE\"", "train.max_examples=320",
+            "encoding.input=\"P1000\"", "encoding.output=\"P1000\""]
+    assert main(["train", "quickstart", "--out", "runs/co", "--quiet", *_sets(sets)]) == 0
+    assert main(["eval", "runs/co", "--size", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "per task, acc@5%:" in out and "<T>" in out and "<E>" in out
+    summary = json.loads(Path("runs/co/eval/test-n40-seed1234.json").read_text())
+    records = pd.read_parquet("runs/co/eval/test-n40-seed1234.parquet")
+    assert set(records["task"]) == {"T", "E"}
+    for code in ("T", "E"):
+        assert summary["by_task"][f"<{code}>"] == records.loc[records["task"] == code, "correct@5%"].mean()

@@ -33,12 +33,13 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
     (with beam search: the best-scoring beam), plus 'invalid' (share that did not decode) and 'n'; with beam
     search also 'any_beam@5%'... (some beam verifies). records is a DataFrame with one row per problem
     (features, error, correct@tol, reason, prediction and target tokens; with beam search 'any_beam_error',
-    the smallest error of any beam), or None when not asked for.
+    the smallest error of any beam), or None when not asked for. For cotraining the summary also has
+    'by_task': each task token's accuracy at the first tolerance.
     """
     task, vocab = pipe.task, pipe.vocab
     was_training = model.training
     model.eval()
-    errors, best_any, reasons, rows = [], [], [], []
+    errors, groups, best_any, reasons, rows = [], [], [], [], []
     for problems in batches:
         src, tgt = pipe.encode(problems)
         src_t = torch.from_numpy(src).to(device)
@@ -54,6 +55,7 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
         err_all = task.verify(repeated, pred).reshape(n, k)
         err, reason = err_all[:, 0], reason.reshape(n, k)[:, 0]
         errors.append(err)
+        groups.append(np.full(n, task.task_token(problems) or ""))
         best_any.append(err_all.min(1))
         reasons.append(reason)
         if records:
@@ -75,7 +77,13 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
         any_err = np.concatenate(best_any)
         summary.update({any_key(tol): float(np.mean(any_err < tol)) for tol in task.tolerances})
     summary["invalid"] = float(np.mean(reason != 0))
+    median = float(np.median(err))  # how close the typical answer is; None when most do not decode (inf)
+    summary["median_error"] = median if np.isfinite(median) else None
     summary["n"] = int(err.size)
+    group = np.concatenate(groups)
+    if (group != "").any():  # cotraining: the accuracy of each task at the first tolerance, e.g. {"<E>": 0.93}
+        tol = task.tolerances[0]
+        summary["by_task"] = {g: float(np.mean(err[group == g] < tol)) for g in sorted(set(group))}
     frame = pd.concat(rows, ignore_index=True) if records else None
     return summary, frame
 

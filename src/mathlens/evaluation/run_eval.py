@@ -127,6 +127,8 @@ def format_table(table) -> str:
     for col in shown.columns:
         if col.startswith(("acc@", "any_beam@")) or col == "invalid":
             shown[col] = shown[col].map(lambda v: f"{v:.1%}")
+        elif col == "median_error":
+            shown[col] = shown[col].map(lambda v: "inf" if v is None or v != v else f"{v:.3g}")
     return shown.to_markdown(index=False)
 
 
@@ -140,9 +142,13 @@ def format_summary(summary: dict) -> str:
         return (f"{summary['n']} examples: train accuracy {summary['train_acc']:.2%}, "
                 f"test accuracy {summary['test_acc']:.2%}")
     accs = [(k, v) for k, v in summary.items() if k.startswith(("acc@", "any_beam@"))]
-    head = "  ".join(f"{k:>9}" for k, _ in accs) + f"  {'invalid':>9}"
-    row = "  ".join(f"{v:>9.2%}" for _, v in accs) + f"  {summary['invalid']:>9.2%}"
-    return f"{summary['n']} test problems (seed {summary.get('seed')})\n{head}\n{row}"
+    head = "  ".join(f"{k:>9}" for k, _ in accs) + f"  {'invalid':>9}  {'median error':>12}"
+    median = summary.get("median_error")
+    row = "  ".join(f"{v:>9.2%}" for _, v in accs) + f"  {summary['invalid']:>9.2%}" \
+        + f"  {float('inf') if median is None else median:>12.3g}"
+    by_task = "".join(f"\n  {k} {v:.2%}" for k, v in summary.get("by_task", {}).items())
+    return (f"{summary['n']} test problems (seed {summary.get('seed')})\n{head}\n{row}"
+            + (f"\nper task, acc@{next(iter(accs))[0][4:]}:{by_task}" if by_task else ""))
 
 
 def latest_summary(run: Run, ood: bool = False) -> dict | None:
