@@ -80,10 +80,11 @@ class MatrixCodec:
     def encode(self, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, r, c) floats -> ((n, L) global ids, lengths). Rows are right-padded with pad_id."""
         n, r, c = matrices.shape
-        self._check(r, c)
+        self.check_shape(r, c)
         return self.from_local(self.enc.encode(matrices.reshape(n, r * c)), r, c)
 
-    def _check(self, r, c):
+    def check_shape(self, r: int, c: int) -> None:
+        """Refuse a matrix whose dimensions have no V token in the vocabulary."""
         if r > self.vocab.max_dim or c > self.vocab.max_dim:
             raise ValueError(f"matrix {r}x{c} exceeds the vocabulary's max dimension {self.vocab.max_dim}")
 

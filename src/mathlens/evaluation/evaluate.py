@@ -53,10 +53,10 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
         repeated = {key: np.repeat(v, k, axis=0) for key, v in problems.items()}
         pred, reason = pipe.decode(repeated, gen.reshape(n * k, -1))
         err_all = task.verify(repeated, pred).reshape(n, k)
-        err, reason = err_all[:, 0], reason.reshape(n, k)[:, 0]
+        err, reason, any_err = err_all[:, 0], reason.reshape(n, k)[:, 0], err_all.min(1)
         errors.append(err)
         groups.append(np.full(n, task.task_token(problems) or ""))
-        best_any.append(err_all.min(1))
+        best_any.append(any_err)
         reasons.append(reason)
         if records:
             frame = pd.DataFrame(task.features(problems))
@@ -64,7 +64,7 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
             for tol in task.tolerances:
                 frame[f"correct@{tol * 100:g}%"] = err < tol
             if beam > 1:
-                frame["any_beam_error"] = err_all.min(1)
+                frame["any_beam_error"] = any_err
             frame["reason"] = [REASONS[r] for r in reason]
             frame["prediction"] = [" ".join(vocab.strings(_until_eos(g, vocab.eos_id))) for g in gen[:, 0]]
             frame["target"] = [" ".join(vocab.strings(_until_eos(t[1:], vocab.eos_id))) for t in tgt]

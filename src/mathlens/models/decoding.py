@@ -66,9 +66,8 @@ def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int
     for t in range(max_len):
         logp = model.decode(tok, memory, mask, start=t, caches=caches)[:, -1].float().log_softmax(-1)
         V = logp.shape[-1]
-        frozen = torch.full_like(logp, float("-inf"))
-        frozen[:, eos_id] = 0.0  # a finished hypothesis can only "write" eos again, at no cost
-        logp = torch.where(done[:, None], frozen, logp)
+        logp.masked_fill_(done[:, None], float("-inf"))
+        logp[:, eos_id].masked_fill_(done, 0.0)  # a finished hypothesis can only "write" eos again, at no cost
         cand = (scores[:, None] + logp).view(B, K * V)
         top, idx = cand.topk(K, dim=1)
         parent = (base + idx // V).view(-1)

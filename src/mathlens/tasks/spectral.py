@@ -99,20 +99,21 @@ class SpectralTask(MatrixTask):
         """Norms, condition number, determinant, spectral radius and the smallest gap between eigenvalues
         (singular values for non-symmetric inputs), relative to the spectral radius."""
         m = problems["input"]
+        n, r, c = m.shape
+        nan = np.full(n, np.nan)  # what a rectangular matrix has no value for
         s = np.linalg.svd(m, compute_uv=False)
         if self.symmetric:
             spectrum = np.linalg.eigvalsh(m)
             radius = np.abs(spectrum).max(1)
         else:
             spectrum = s[:, ::-1]
-            radius = np.abs(np.linalg.eigvals(m)).max(1) if m.shape[1] == m.shape[2] else np.full(len(m), np.nan)
-        gap = np.diff(spectrum, axis=1).min(1) if spectrum.shape[1] > 1 else np.full(len(m), np.nan)
-        det = np.linalg.det(m) if m.shape[1] == m.shape[2] else np.full(len(m), np.nan)
-        return {"rows": np.full(len(m), m.shape[1]), "cols": np.full(len(m), m.shape[2]),
+            radius = np.abs(np.linalg.eigvals(m)).max(1) if r == c else nan
+        gap = np.diff(spectrum, axis=1).min(1) if spectrum.shape[1] > 1 else nan
+        return {"rows": np.full(n, r), "cols": np.full(n, c),
                 "norm": matrix_norm(m, self.options.norm), "frobenius": matrix_norm(m, "l2"),
-                "cond": s[:, 0] / np.maximum(s[:, -1], 1e-300), "det": det, "spectral_radius": radius,
-                "min_gap": gap / np.maximum(radius, 1e-300), "trace": np.trace(m, axis1=1, axis2=2)
-                if m.shape[1] == m.shape[2] else np.full(len(m), np.nan)}
+                "cond": s[:, 0] / np.maximum(s[:, -1], 1e-300), "det": np.linalg.det(m) if r == c else nan,
+                "spectral_radius": radius, "min_gap": gap / np.maximum(radius, 1e-300),
+                "trace": np.trace(m, axis1=1, axis2=2) if r == c else nan}
 
     def output_shape(self, problems) -> tuple[int, int]:
         """The written matrix's shape, from the input's (no solving needed)."""

@@ -62,11 +62,7 @@ class FullBatchTrainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg, self.task).to(self.device)
         fresh = not (self.run_dir / CHECKPOINT).exists()
-        if fresh and t.init_from:
-            transfer.copy_from_run(self.model, t.init_from, t.init_parts, cfg.model.arch)
-        if t.init_from and t.freeze:  # before the optimiser is built: frozen weights are not in it
-            for _, param in self._transferred():
-                param.requires_grad_(False)
+        transfer.start_from(self.model, t, cfg.model.arch, fresh)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         o = cfg.optim
         lamb = o.grokfast_lamb or {"ema": 2.0, "ma": 5.0}.get(o.grokfast, 0.0)  # 0: the authors' default
@@ -79,9 +75,6 @@ class FullBatchTrainer:
             self._resume()
 
     # ------------------------------------------------------------------------------------------ state
-    def _transferred(self) -> list[tuple[str, torch.nn.Parameter]]:
-        return transfer.selected(self.model, self.cfg.train.init_parts)
-
     def _resume(self):
         meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
         self.step, self.train_time = meta["step"], meta["train_time"]

@@ -36,8 +36,8 @@ class Pipeline:
         x, y = self.task.input_matrix(problems), self.task.target_matrix(problems)
         if self.enc_in is self.enc_out:  # one encoding call for both: half the per-call numpy overhead
             n, k = len(x), x.shape[1] * x.shape[2]
-            self.codec_in._check(*x.shape[1:])
-            self.codec_out._check(*y.shape[1:])
+            self.codec_in.check_shape(*x.shape[1:])
+            self.codec_out.check_shape(*y.shape[1:])
             local = self.enc_in.encode(np.concatenate([x.reshape(n, -1), y.reshape(n, -1)], axis=1))
             src, _ = self.codec_in.from_local(local[:, :k], *x.shape[1:])
             body, lengths = self.codec_out.from_local(local[:, k:], *y.shape[1:])

@@ -39,11 +39,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = self.pipe.build_model().to(self.device)
         fresh = not (self.run_dir / CHECKPOINT).exists()
-        if fresh and t.init_from:  # fine-tuning: start from another run's weights, with a new schedule
-            transfer.copy_from_run(self.model, t.init_from, t.init_parts, cfg.model.arch, self.pipe.vocab.symbols)
-        if t.init_from and t.freeze:  # before the optimiser is built: frozen weights are not in it
-            for _, param in transfer.selected(self.model, t.init_parts):
-                param.requires_grad_(False)
+        # fine-tuning: start from another run's weights (with this run's own schedule)
+        transfer.start_from(self.model, t, cfg.model.arch, fresh, self.pipe.vocab.symbols)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         self.stream = make_stream(self.pipe, cfg)
         self.tests = build_test_set(self.pipe.task, t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))

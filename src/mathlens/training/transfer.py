@@ -37,6 +37,19 @@ def selected(model, parts) -> list[tuple[str, torch.nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if part_of(n) in parts]
 
 
+def start_from(model, train_cfg, arch: str, fresh: bool, vocab=None) -> None:
+    """What both trainers do before building the optimiser: copy ``train.init_from``'s parts into a fresh run
+    (a resumed run has them in its checkpoint), then freeze them when ``train.freeze`` says so."""
+    t = train_cfg
+    if not t.init_from:
+        return
+    if fresh:
+        copy_from_run(model, t.init_from, t.init_parts, arch, vocab)
+    if t.freeze:  # frozen weights must be left out of the optimiser, so this comes first
+        for _, param in selected(model, t.init_parts):
+            param.requires_grad_(False)
+
+
 def copy_from_run(model, source_path, parts, arch: str, vocab=None) -> int:
     """Copy the ``parts`` of the run in ``source_path`` into ``model``; returns how many tensors were copied.
 
