@@ -103,7 +103,7 @@ def cmd_train(args) -> int:
         print(f"{run_dir}: resuming at step {trainer.step}" + ("" if full_batch else f" ({length})"))
     last = trainer.run()
     length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
-    shown = ("train_acc", "test_acc") if full_batch else tuple(k for k in last if k.startswith("acc@"))
+    shown = ("train_acc", "test_acc") if full_batch else tuple(k for k in last if k.startswith("acc"))
     print(f"{run_dir}: trained {length} in {trainer.train_time:.0f}s; "
           + ", ".join(f"{k} {last[k]:.3f}" for k in shown))
     return 0
@@ -113,9 +113,9 @@ def cmd_eval(args) -> int:
     from .evaluation.run_eval import eval_run, format_summary
 
     summary, path = eval_run(args.run, size=args.size, seed=args.seed, beam=args.beam,
-                             batch_size=args.batch_size, ood=args.ood)
+                             batch_size=args.batch_size, ood=args.ood, digits=args.digits)
     print(format_summary(summary))
-    print(f"{'table' if args.ood else 'records'}: {path}")
+    print(f"{'table' if str(path).endswith('.md') else 'records'}: {path}")
     return 0
 
 
@@ -130,6 +130,10 @@ def cmd_analyze(args) -> int:
     from .run import Run
 
     run = Run(args.run)
+    if args.analysis in ("equivalence", "hidden"):
+        return analyze_arithmetic(run, args)
+    if args.hook or args.digits:
+        raise UserError(f"analyze {args.analysis}: --hook and --digits are for the arithmetic analyses")
     if args.analysis == "fourier":
         if not run.full_batch:
             raise UserError(f"analyze fourier: {run.path} trains task {run.task.name!r}; the Fourier analysis "
@@ -147,6 +151,58 @@ def cmd_analyze(args) -> int:
             if k != "eps":
                 print(f"    {k:<20} {f'{v:.4g}' if isinstance(v, float) else v}")
         print(f"figures and summary.json: {run.path / 'analysis' / 'fourier'}")
+    return 0
+
+
+def analyze_arithmetic(run, args) -> int:
+    """`analyze RUN equivalence|hidden` on an arithmetic run: print the findings, say where the files are."""
+    if run.task.pipeline != "digits":
+        raise UserError(f"analyze {args.analysis}: {run.path} trains task {run.task.name!r}; this analysis is for "
+                        f"arithmetic runs")
+    k = run.task.options.digits
+    digits = args.digits or k + 1
+    if not k < digits <= run.task.max_digits:
+        raise UserError(f"--digits: {digits} is not an out-of-distribution length this run holds; choose from "
+                        f"{k + 1}..{run.task.max_digits}")
+    if args.size < 10:
+        raise UserError(f"--size: at least 10 problems, got {args.size}")
+    if args.analysis == "equivalence":
+        from .analysis.equivalence import equivalence_report
+
+        s = equivalence_report(run, digits, args.size, args.seed)
+        print(f"{run.path}: {args.size} problems with {digits}-digit operands (trained on up to {k}); "
+              f"exact accuracy {s['exact_accuracy']:.2%}")
+        import pandas as pd
+
+        print(pd.DataFrame(s["relations"]).head(8).to_markdown(index=False, floatfmt=".4f"))
+        print(f"best relation: {s['best_relation']} explains {s['best_share']:.2%} of the answers; the model's "
+              f"answer equals its answer on the reduced twin for {s['twin_agreement']:.2%}")
+        print(f"table, figures and summary.json: {run.path / 'analysis' / 'equivalence'}")
+        return 0
+    from .analysis.hidden import hidden_report
+
+    s = hidden_report(run, args.hook, digits, args.size, args.seed)
+    ev = s["pca_explained"]
+    print(f"{run.path}: {s['hook']} at the last prompt position, {args.size} problems")
+    print(f"  PCA: top 4 components explain {s['pca_top4_explained']:.1%} (" + ", ".join(f"{v:.1%}" for v in ev[:4])
+          + ")")
+    lp, cp = s["last_digit_probe"], s["carry_probe"]
+    print(f"  last digit of the answer: nearest centroid {lp['nearest_centroid']:.1%} (top 3 PCs "
+          f"{lp['nearest_centroid_pca3']:.1%}), linear probe {lp['linear']:.1%}")
+    print(f"  units carry: nearest centroid {cp['nearest_centroid']:.1%}, linear probe {cp['linear']:.1%} "
+          f"(majority class {cp['majority']:.1%})")
+    print(f"  {digits}-digit inputs: median relative distance to the reduced twin {s['twin_distance_median']:.3f}, "
+          f"to a random in-distribution input {s['random_distance_median']:.3f}")
+    print(f"figure and summary.json: {run.path / 'analysis' / 'hidden'}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_transformer_lens
+
+    path = export_transformer_lens(args.run, args.out)
+    print(f"TransformerLens model: {path}")
+    print(f"open it with: mathlens.export.load_hooked_transformer({str(path)!r})")
     return 0
 
 
@@ -226,16 +282,30 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ood", metavar="all|V1,V2",
                    help="evaluate on other input distributions (eigenvalue distributions for symmetric tasks, "
                         "coefficient distributions otherwise) and write one table")
+    e.add_argument("--digits", metavar="D1,D2",
+                   help="arithmetic runs: operand lengths to test besides the training distribution (default: the "
+                        "task's eval_digits)")
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("report", help="write RUN/report.html: curves, accuracy table, examples")
     r.add_argument("run")
     r.set_defaults(func=cmd_report)
 
-    a = sub.add_parser("analyze", help="look inside a trained run (fourier: modular arithmetic)")
+    a = sub.add_parser("analyze", help="look inside a trained run (fourier: modular arithmetic; equivalence, "
+                                       "hidden: arithmetic)")
     a.add_argument("run")
-    a.add_argument("analysis", choices=["fourier"], help="which analysis")
+    a.add_argument("analysis", choices=["fourier", "equivalence", "hidden"], help="which analysis")
+    a.add_argument("--digits", type=int, help="arithmetic: OOD operand length (default: one more than trained)")
+    a.add_argument("--hook", help="hidden: hook point to read (default: the last block's hook_resid_post)")
+    a.add_argument("--size", type=int, default=2000, help="arithmetic: problems analysed (default 2000)")
+    a.add_argument("--seed", type=int, default=1234, help="arithmetic: seed of those problems")
     a.set_defaults(func=cmd_analyze)
+
+    x = sub.add_parser("export", help="write a decoder run as a TransformerLens HookedTransformer")
+    x.add_argument("run")
+    x.add_argument("--to", required=True, choices=["transformer-lens"], help="target library")
+    x.add_argument("--out", help="directory (default RUN/export/transformer-lens)")
+    x.set_defaults(func=cmd_export)
 
     g = sub.add_parser("grid", help="one run per value of a config key, then a comparison table")
     g.add_argument("preset")

@@ -56,7 +56,11 @@ class ModelConfig:
     layernorm: bool = opt(True, "decoder: LayerNorm before attention, MLP and unembedding (false in the "
                                 "grokking papers)")
     bias: bool = opt(True, "decoder: biases in attention and MLP layers")
-    positions: str = opt("learned", "decoder: position embedding", choices=["learned", "none"])
+    positions: str = opt("learned", "decoder: position embedding: learned (absolute), none, rotary, or abacus "
+                                    "(McLeish et al.: ids by digit place; arithmetic only)",
+                         choices=["learned", "none", "rotary", "abacus"])
+    abacus_offset: int = opt(10, "abacus: training adds a random shift in [0, abacus_offset] to every digit's id, "
+                                 "so that ids of longer numbers are trained (McLeish et al.: 100)", min=0, max=10000)
     activation: str = opt("relu", "MLP activation", choices=["relu", "gelu"])
     init: str = opt("gpt", "initial weights: gpt (normal, std 0.02) or nanda (normal, std 1/sqrt(fan-in), "
                            "Nanda et al.'s grokking model)", choices=["gpt", "nanda"])
@@ -235,9 +239,8 @@ def _validate_run(cfg: RunConfig) -> None:
     if "name" not in cfg.task:
         raise UserError("task.name: missing; choose from " + ", ".join(tasks.REGISTRY))
     task = cfg.build_task()  # validates task options
-    if task.full_batch != (cfg.model.arch == "decoder"):
-        need = "decoder" if task.full_batch else "seq2seq"
-        raise UserError(f"model.arch: task {task.name!r} is trained with model.arch=\"{need}\"")
+    if task.arch != cfg.model.arch:
+        raise UserError(f"model.arch: task {task.name!r} is trained with model.arch=\"{task.arch}\"")
     for side in ("input", "output"):
         try:
             encodings.get(getattr(cfg.encoding, side))

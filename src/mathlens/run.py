@@ -39,9 +39,9 @@ class Run:
 
     @cached_property
     def pipe(self):
-        from .training.pipeline import Pipeline
+        from .training.pipeline import pipeline_for
 
-        return Pipeline(self.cfg)
+        return pipeline_for(self.cfg)
 
     @cached_property
     def model(self):

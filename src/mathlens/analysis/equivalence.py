@@ -12,6 +12,8 @@ candidate relations of that kind on any outputs (from our models or anyone's) an
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -57,3 +59,79 @@ def explain(a, b, outputs, op: str, id_digits: int, extra: dict | None = None) -
     rows = [{"relation": name, "share": float(np.mean(outputs == np.asarray(v, dtype=np.float64))) if n else 0.0,
              "n": n} for name, v in cands.items()]
     return pd.DataFrame(rows).sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------- on a trained arithmetic run
+
+TWIN = "model on (a mod 10^{k}, b mod 10^{k})"
+
+
+def model_answers(run, a, b, device="cpu", probs: bool = False):
+    """The run's decoded answers to a op b ((n,) float, NaN where invalid) and, with ``probs``, the
+    per-step probabilities (n, steps, vocab). Batched by 2,000 problems."""
+    pipe, f = run.pipe, OPS[run.task.options.op][1]
+    values, prob = [], []
+    for i in range(0, len(a), 2000):
+        x, y = a[i : i + 2000], b[i : i + 2000]
+        p = {"a": x, "b": y, "answer": np.abs(f(x, y))}  # the answer is not read (a - b < 0 is not written)
+        gen, pr = pipe.generate(run.model, p, device, probs=probs)
+        values.append(pipe.decode(gen)[0])
+        prob.append(pr)
+    return np.concatenate(values), (np.concatenate(prob) if probs else None)
+
+
+def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: int = 1234, out_dir=None) -> dict:
+    """`mathlens analyze RUN equivalence`: which relation explains the run's answers on operands of ``digits``
+    digits (default: one more than in training), with the model's own answer on the reduced twin as a candidate.
+
+    Writes relations.csv/.md, summary.json and three figures (output maps, twin probabilities) to
+    ``out_dir`` (default RUN/analysis/equivalence); returns the summary.
+    """
+    from ..io import atomic_path, write_json, write_text
+    from ..report import plots
+    from ..training.stream import seeded_rng
+
+    task = run.task
+    k = task.options.digits
+    d = digits or k + 1
+    out = Path(out_dir) if out_dir else run.path / "analysis" / "equivalence"
+    problems = task.with_digits(d).sample(size, seeded_rng(seed, 5))
+    a, b = problems["a"], problems["b"]
+    outputs, _ = model_answers(run, a, b)
+    twin, _ = model_answers(run, a % 10**k, b % 10**k)
+    table = explain(a, b, outputs, task.options.op, k, extra={TWIN.format(k=k): twin})
+    with atomic_path(out / "relations.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    write_text(out / "relations.md", table.head(12).to_markdown(index=False, floatfmt=".4f") + "\n")
+    best = table[table["relation"] != TWIN.format(k=k)].iloc[0]
+    grid_a, grid_b = output_grid(d, k)
+    ga, gb = np.meshgrid(grid_a, grid_b, indexing="ij")
+    grid_out, _ = model_answers(run, ga.ravel(), gb.ravel())
+    relation = candidates(ga.ravel(), gb.ravel(), task.options.op, k)
+    maps = {"model output": grid_out, f"true: {next(iter(relation))}": next(iter(relation.values())),
+            f"best: {best['relation']}": relation[best["relation"]]}
+    plots.save(plots.output_maps(grid_a, grid_b, {n: v.reshape(ga.shape) for n, v in maps.items()}),
+               out / "output_maps")
+    one = {"a": a[:1], "b": b[:1]}
+    _, p_ood = model_answers(run, one["a"], one["b"], probs=True)
+    _, p_twin = model_answers(run, one["a"] % 10**k, one["b"] % 10**k, probs=True)
+    sym = OPS[task.options.op][0]
+    plots.save(plots.digit_probabilities(
+        {f"{one['a'][0]} {sym} {one['b'][0]} (OOD)": p_ood[0, :, :10],
+         f"{one['a'][0] % 10**k} {sym} {one['b'][0] % 10**k} (its twin)": p_twin[0, :, :10]},
+        reversed_answer=task.options.reverse), out / "twin_probabilities")
+    summary = {"digits": d, "train_digits": k, "size": size, "seed": seed, "op": task.options.op,
+               "exact_accuracy": float(np.mean(outputs == problems["answer"])),
+               "best_relation": best["relation"], "best_share": float(best["share"]),
+               "twin_agreement": float(np.mean(outputs == twin)),
+               "relations": table.head(12).to_dict("records")}
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def output_grid(digits: int, train_digits: int, points: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Operand values for output maps: ``points`` values of ``digits`` digits spanning two periods of
+    10^train_digits, so that a reduction mod 10^train_digits shows as a saw-tooth."""
+    lo = 10 ** (digits - 1)
+    values = lo + max(1, 2 * 10**train_digits // points) * np.arange(points)
+    return values[values < 10**digits], values[values < 10**digits]

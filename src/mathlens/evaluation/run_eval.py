@@ -41,7 +41,7 @@ def eval_full_batch(run: Run):
     return summary, out
 
 
-def eval_run(path, size=None, seed=None, beam=1, batch_size=None, ood=None):
+def eval_run(path, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None):
     """Evaluate the run in ``path``; returns (summary dict, path of the records file).
 
     With ``ood`` ("all" or a comma-separated list), the model is evaluated on every listed value of the task's
@@ -62,6 +62,16 @@ def eval_run(path, size=None, seed=None, beam=1, batch_size=None, ood=None):
                         ("--beam", beam, 1)):
         if v < lo:
             raise UserError(f"{name}: must be at least {lo}, got {v}")
+    arithmetic = run.task.pipeline == "digits"
+    if arithmetic and (beam != 1 or ood):
+        raise UserError(f"{run.path}: an arithmetic run is evaluated greedily by operand length; use --digits "
+                        f"instead of --beam and --ood")
+    if digits is not None and not arithmetic:
+        raise UserError(f"--digits: {run.path} trains task {run.task.name!r}; --digits is for arithmetic runs")
+    if arithmetic:
+        from .digits import eval_digits_run
+
+        return eval_digits_run(run, size, seed, batch_size, digits)
     if ood:
         return eval_ood(run, ood, size, seed, beam, batch_size)
     device, autocast = setup(cfg.train)
@@ -133,6 +143,13 @@ def format_table(table) -> str:
 
 
 def format_summary(summary: dict) -> str:
+    if "lengths" in summary:
+        import pandas as pd
+
+        from .digits import format_lengths
+
+        return (f"{summary['size']} test problems per row (seed {summary['seed']})\n"
+                + format_lengths(pd.DataFrame(summary["lengths"])))
     if "table" in summary:
         import pandas as pd
 

@@ -1,5 +1,10 @@
 """Decoder-only transformer: GPT style, or the one-layer grokking model (no LayerNorm, untied unembedding).
 
+Positions (``model.positions``): ``learned`` absolute (GPT; Xu et al.), ``none`` (the causal mask alone),
+``rotary`` (queries and keys rotated by their position), ``abacus`` (McLeish et al. 2024: a learned table
+indexed by ids the data pipeline gives, each digit's place in its number, so that digits to be combined share
+an id whatever the operands' lengths).
+
 Hook points (names as in ``dict(model.named_modules())``): ``hook_embed``, ``hook_pos_embed``,
 ``blocks.{i}.hook_resid_pre``, ``blocks.{i}.attn.hook_pattern``, ``blocks.{i}.attn.hook_z``,
 ``blocks.{i}.hook_attn_out``, ``blocks.{i}.hook_resid_mid``, ``blocks.{i}.mlp.hook_post``,
@@ -13,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import Block, HookPoint
+from .layers import Block, HookPoint, rotary_tables
 
 
 class Decoder(nn.Module):
@@ -30,6 +35,8 @@ class Decoder(nn.Module):
         Longest sequence (the learned position table).
     n_out : int, optional
         Output classes (default ``vocab_size``); the grokking model answers with one of p residues.
+    n_pos : int, optional
+        Rows of the position table (default ``n_ctx``); abacus ids index it.
 
     Example
     -------
@@ -40,13 +47,13 @@ class Decoder(nn.Module):
     (torch.Size([1, 3, 7]), torch.Size([1, 7]))
     """
 
-    def __init__(self, cfg, vocab_size: int, n_ctx: int, n_out: int | None = None):
+    def __init__(self, cfg, vocab_size: int, n_ctx: int, n_out: int | None = None, n_pos: int | None = None):
         super().__init__()
         d, d_ff = cfg.d_model, cfg.d_ff or 4 * cfg.d_model
         n_out = n_out or vocab_size
-        self.n_ctx = n_ctx
+        self.n_ctx, self.positions = n_ctx, cfg.positions
         self.embed = nn.Embedding(vocab_size, d)
-        self.pos = nn.Embedding(n_ctx, d) if cfg.positions == "learned" else None
+        self.pos = nn.Embedding(n_pos or n_ctx, d) if cfg.positions in ("learned", "abacus") else None
         self.blocks = nn.ModuleList(Block(d, cfg.n_heads, d_ff, cfg.dropout, activation=cfg.activation,
                                           layernorm=cfg.layernorm, bias=cfg.bias) for _ in range(cfg.layers))
         self.ln_final = nn.LayerNorm(d) if cfg.layernorm else nn.Identity()
@@ -62,25 +69,50 @@ class Decoder(nn.Module):
         if cfg.share_embeddings and n_out == vocab_size:
             self.unembed.weight = self.embed.weight
 
-    def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, last_only: bool = False, positions: torch.Tensor | None = None,
+                caches: list | None = None, start: int = 0) -> torch.Tensor:
         """tokens (B, T) -> logits (B, T, n_out); with ``last_only`` -> (B, n_out) of the last position,
-        computing the last position's query, MLP and unembedding only."""
+        computing the last position's query, MLP and unembedding only where the positions allow it.
+
+        ``positions`` (B, T) ids into the position table (required for abacus; default ``start + arange(T)``).
+        ``caches`` (from :meth:`new_caches`) makes decoding incremental: the tokens are the ones after the
+        ``start`` already seen, whose keys and values are cached.
+        """
         T = tokens.shape[1]
-        if T > self.n_ctx:
-            raise ValueError(f"sequence of {T} tokens exceeds the model's {self.n_ctx} positions")
-        if last_only and len(self.blocks) == 1 and self._table_ok():
+        if start + T > self.n_ctx:
+            raise ValueError(f"sequence of {start + T} tokens exceeds the model's {self.n_ctx} positions")
+        if positions is None:
+            if self.positions == "abacus":
+                raise ValueError("abacus positions need position ids from the data pipeline")
+            positions = torch.arange(start, start + T, device=tokens.device)
+        elif self.pos is not None and int(positions.max()) >= self.pos.num_embeddings:
+            raise ValueError(f"position id {int(positions.max())} exceeds the model's "
+                             f"{self.pos.num_embeddings}-row position table")
+        plain = self.positions in ("learned", "none") and positions.dim() == 1 and start == 0 and caches is None
+        if last_only and plain and len(self.blocks) == 1 and self._table_ok():
             table = self.embed.weight[None] + (self.pos.weight[:T, None] if self.pos is not None else 0)
             x = self.blocks[0].forward_last_from_table(tokens, table.expand(T, -1, -1))
         else:
             x = self.hook_embed(self.embed(tokens))
             if self.pos is not None:
-                x = x + self.hook_pos_embed(self.pos.weight[:T])
+                x = x + self.hook_pos_embed(self.pos(positions))
             x = self.drop(x)
+            rope = rotary_tables(positions, self.blocks[0].attn.d_head) if self.positions == "rotary" else None
             for i, block in enumerate(self.blocks):
                 # only the last block can drop positions: earlier blocks' outputs are later blocks' keys/values
-                x = block(x, causal=True, last_only=last_only and i == len(self.blocks) - 1)
+                last = last_only and plain and caches is None and i == len(self.blocks) - 1
+                x = block(x, causal=True, last_only=last, rope=rope, cache=None if caches is None else caches[i])
+            if last_only and x.shape[1] > 1:
+                x = x[:, -1:]
         logits = self.unembed(self.hook_resid_final(self.ln_final(x)))
         return logits[:, -1] if last_only else logits
+
+    def new_caches(self, batch: int, max_len: int, device, dtype) -> list:
+        """Empty key/value caches for incremental decoding of up to ``max_len`` tokens in all."""
+        a = self.blocks[0].attn
+        shape = (batch, a.n_heads, max_len, a.d_head)
+        return [{"self": {"k": torch.empty(shape, device=device, dtype=dtype),
+                          "v": torch.empty(shape, device=device, dtype=dtype), "n": 0}} for _ in self.blocks]
 
     def _table_ok(self) -> bool:
         """The one-block model's input is a function of (position, token) unless hooked or dropped out."""

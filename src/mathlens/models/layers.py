@@ -51,14 +51,16 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, -1, self.d_head).transpose(1, 2)
 
-    def forward(self, x, memory=None, mask=None, causal=False, cache=None):
+    def forward(self, x, memory=None, mask=None, causal=False, cache=None, rope=None):
         B, T, d = x.shape
-        q = self.hook_q(self._heads(self.W_q(x)))
+        q = self._heads(self.W_q(x))
+        q = self.hook_q(q if rope is None else rotate(q, *rope))
         if memory is not None and cache is not None and "k" in cache:
             k, v = cache["k"], cache["v"]
         else:
             k, v = self.W_kv(x if memory is None else memory).split(d, dim=-1)
-            k, v = self.hook_k(self._heads(k)), self.hook_v(self._heads(v))
+            k, v = self._heads(k), self.hook_v(self._heads(v))
+            k = self.hook_k(k if rope is None else rotate(k, *rope))
             if cache is not None and memory is not None:
                 cache["k"], cache["v"] = k, v
             elif cache is not None:  # self-attention: append this step's keys and values
@@ -94,11 +96,28 @@ class Attention(nn.Module):
         return self.hook_z(z)
 
 
+def rotary_tables(positions: torch.Tensor, d_head: int, base: float = 10000.0):
+    """(cos, sin) of rotary embeddings (Su et al.; GPT-NeoX's half-split layout, as TransformerLens computes it)
+    for position ids of shape (T,) or (B, T): each (T, d_head) or (B, 1, T, d_head), ready for :func:`rotate`."""
+    inv_freq = base ** (-torch.arange(0, d_head, 2, device=positions.device, dtype=torch.float32) / d_head)
+    angles = positions.float()[..., None] * inv_freq  # (..., T, d_head / 2)
+    angles = torch.cat([angles, angles], dim=-1)
+    cos, sin = angles.cos(), angles.sin()
+    return (cos, sin) if positions.dim() == 1 else (cos[:, None], sin[:, None])
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate queries or keys (B, H, T, d_head) by their positions' angles."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos.to(x.dtype) + torch.cat([-x2, x1], dim=-1) * sin.to(x.dtype)
+
+
 class MLP(nn.Module):
     def __init__(self, d_model: int, d_ff: int, activation: str = "relu", bias: bool = True):
         super().__init__()
         self.W_in = nn.Linear(d_model, d_ff, bias=bias)
         self.W_out = nn.Linear(d_ff, d_model, bias=bias)
+        self.activation = activation
         self.act = {"relu": F.relu, "gelu": F.gelu}[activation]
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
@@ -131,7 +150,7 @@ class Block(nn.Module):
         self.hook_attn_out, self.hook_mlp_out = HookPoint(), HookPoint()
 
     def forward(self, x, self_mask=None, causal=False, memory=None, memory_mask=None, cache=None,
-                last_only=False):
+                last_only=False, rope=None):
         """x (B, T, d) -> (B, T, d); with ``last_only`` -> (B, 1, d): only the last position's query, MLP and
         output are computed (its keys and values still come from every position), which is all a loss read at
         the last position needs."""
@@ -140,7 +159,8 @@ class Block(nn.Module):
             h = self.ln1(x)
             a = self.attn(h[:, -1:], memory=h)  # the last query sees every position: no causal mask needed
             return self._after_attention(x[:, -1:], a)
-        a = self.attn(self.ln1(x), mask=self_mask, causal=causal, cache=None if cache is None else cache["self"])
+        a = self.attn(self.ln1(x), mask=self_mask, causal=causal, cache=None if cache is None else cache["self"],
+                      rope=rope)
         x = x + self.drop(self.hook_attn_out(a))
         if self.cross:
             c = self.cross_attn(self.ln_cross(x), memory=memory, mask=memory_mask,

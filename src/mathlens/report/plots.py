@@ -68,3 +68,40 @@ def save(fig, path_stem) -> str:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def output_maps(a_values, b_values, maps: dict):
+    """Arithmetic: one panel per map (name -> (len(a), len(b)) answers) over the operand grid, each with its own
+    colour scale (the shapes are compared: a model that reduces its operands draws a saw-tooth where the true
+    answer is a smooth ramp). Answers that did not decode (NaN) are left white."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.4 * len(maps), 4), constrained_layout=True, squeeze=False)
+    extent = (b_values[0], b_values[-1], a_values[-1], a_values[0])
+    for ax, (name, values) in zip(axes[0], maps.items()):
+        im = ax.imshow(values, extent=extent, cmap="viridis", aspect="auto")
+        ax.set(title=name, xlabel="b", ylabel="a")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+def digit_probabilities(panels: dict, reversed_answer: bool = True):
+    """Arithmetic: for each input (name -> (answer steps, 10) probabilities), the probability of every digit at
+    every step of the greedy answer, side by side (an OOD input next to its reduced twin)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), constrained_layout=True,
+                             squeeze=False)
+    for ax, (name, prob) in zip(axes[0], panels.items()):
+        im = ax.imshow(prob, vmin=0, vmax=1, cmap="magma", aspect="auto")
+        steps = range(prob.shape[0])
+        ax.set_yticks(list(steps), [f"10^{i}" if reversed_answer else f"step {i}" for i in steps])
+        ax.set_xticks(range(prob.shape[1]))
+        ax.set(title=name, xlabel="digit", ylabel="answer place" if reversed_answer else "answer step")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="probability")
+    return fig
+
+
+def pca_scatter(points, colour, explained, title: str):
+    """Hidden states on their first two principal components, coloured by a digit (0..9)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
+    sc = ax.scatter(points[:, 0], points[:, 1], c=colour, cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
+    ax.set(title=title, xlabel=f"PC1 ({explained[0]:.1%} of variance)", ylabel=f"PC2 ({explained[1]:.1%})")
+    fig.colorbar(sc, ax=ax, ticks=range(10), label="(a op b) mod 10")
+    return fig

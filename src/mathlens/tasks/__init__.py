@@ -6,6 +6,7 @@ A new task is one file with a :class:`Task` subclass plus one line in ``REGISTRY
 from __future__ import annotations
 
 from ..errors import UserError, did_you_mean
+from .arithmetic import Arithmetic
 from .base import TOLERANCES, MatrixTask, Problems, Task
 from .cotrain import Cotrain
 from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
@@ -25,6 +26,7 @@ REGISTRY: dict[str, type[Task]] = {
     "singularvectors": SingularVectors,
     "cotrain": Cotrain,
     "modular": ModularArithmetic,
+    "arithmetic": Arithmetic,
 }
 
 

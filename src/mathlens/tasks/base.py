@@ -37,6 +37,7 @@ class Task(ABC):
     Options = TaskOptions
     tolerances = TOLERANCES
     full_batch = False  # True: the whole dataset is enumerable and trained on at once (training.full_batch)
+    arch = "seq2seq"  # the model.arch that trains it: seq2seq (matrix tasks) or decoder (modular, arithmetic)
     grid_values: dict = {}  # option -> the values `mathlens grid --vary task.OPTION=all` runs
 
     def __init__(self, options=None):
@@ -65,6 +66,7 @@ class MatrixTask(Task):
     and verification stay those of the clean problem.
     """
 
+    pipeline = "matrix"  # read by training.pipeline.Pipeline and the seq2seq model
     symmetric = False  # inputs are symmetric matrices (the noise is then symmetric too)
     ood_option = "coeffs"  # the option `mathlens eval --ood` varies: the coefficient distribution
     MAX_REDRAWS = 100

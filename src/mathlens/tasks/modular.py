@@ -69,6 +69,7 @@ class ModularArithmetic(Task):
     name = "modular"
     Options = ModularOptions
     full_batch = True
+    arch = "decoder"
     grid_values = {"formula": PAPER_FORMULAS + list(MIXTURES)}
     seq_len = 3
 

@@ -1,11 +1,31 @@
-"""From a config to arrays of token ids: the task, its codecs and the shared vocabulary, in one object."""
+"""From a config to arrays of token ids: the task, its codecs and the shared vocabulary, in one object.
+
+A pipeline is what the trainer needs from a task family: ``encode`` problems into training arrays, build the
+model, the teacher-forced ``loss``, a seeded ``test_set`` and ``evaluate``. :class:`Pipeline` does it for
+matrix tasks and the seq2seq model; :class:`~mathlens.training.lm.DigitPipeline` for arithmetic and a
+decoder-only model. :func:`pipeline_for` picks one.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .. import encodings
 from ..encodings.sequence import MatrixCodec, Vocabulary
+from .stream import build_test_set
+
+
+def pipeline_for(cfg):
+    """The pipeline of ``cfg``'s task: :class:`Pipeline` (matrices) or ``DigitPipeline`` (arithmetic)."""
+    from ..tasks import task_class
+
+    if task_class(cfg.task["name"]).pipeline == "digits":
+        from .lm import DigitPipeline
+
+        return DigitPipeline(cfg)
+    return Pipeline(cfg)
 
 
 class Pipeline:
@@ -53,6 +73,29 @@ class Pipeline:
         tgt[:, 1 : body.shape[1] + 1] = body
         tgt[np.arange(n), lengths + 1] = self.vocab.eos_id
         return src, tgt
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.vocab.symbols
+
+    def loss(self, forward, arrays, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced cross-entropy over the target tokens, and the share of targets entirely right."""
+        src, tgt = (torch.from_numpy(x).to(device, non_blocking=True) for x in arrays)
+        tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
+        logits = forward(src, tgt_in)
+        pad = self.vocab.pad_id
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=pad)
+        with torch.no_grad():
+            seq_acc = ((logits.argmax(-1) == tgt_out) | (tgt_out == pad)).all(1).float().mean()
+        return loss, seq_acc
+
+    def test_set(self, size: int, seed: int, batch_size: int) -> list:
+        return build_test_set(self.task, size, seed, batch_size)
+
+    def evaluate(self, model, tests, device, autocast, records: bool = False, beam: int = 1):
+        from ..evaluation.evaluate import evaluate
+
+        return evaluate(model, self, tests, device, autocast, records=records, beam=beam)
 
     def decode(self, problems, generated: np.ndarray):
         """Generated ids (after the start token) -> (predicted matrices with NaN where invalid, reason codes)."""

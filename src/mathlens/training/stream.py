@@ -43,19 +43,17 @@ class FixedStream:
         left = size
         while left > 0:
             n = min(batch_size, left)
-            src, tgt = pipe.encode(pipe.task.sample(n, data_rng))
-            key = (src.shape[1], tgt.shape[1])
-            buckets.setdefault(key, []).append((src, tgt))
+            arrays = pipe.encode(pipe.task.sample(n, data_rng))  # (src, tgt), or (tokens, mask, places)
+            buckets.setdefault(tuple(x.shape[1:] for x in arrays), []).append(arrays)
             left -= n
-        self.buckets = [(np.concatenate([s for s, _ in parts]), np.concatenate([t for _, t in parts]))
-                        for parts in buckets.values()]
+        self.buckets = [tuple(np.concatenate(column) for column in zip(*parts)) for parts in buckets.values()]
         self._new_epoch()
 
     def _new_epoch(self):
         self.epoch_state = self.rng.bit_generator.state
         self.plan = []
-        for b, (src, _) in enumerate(self.buckets):
-            perm = self.rng.permutation(len(src))
+        for b, arrays in enumerate(self.buckets):
+            perm = self.rng.permutation(len(arrays[0]))
             self.plan += [(b, perm[i : i + self.batch_size]) for i in range(0, len(perm), self.batch_size)]
         order = self.rng.permutation(len(self.plan))
         self.plan = [self.plan[i] for i in order]
@@ -66,8 +64,7 @@ class FixedStream:
             self._new_epoch()
         b, idx = self.plan[self.cursor]
         self.cursor += 1
-        src, tgt = self.buckets[b]
-        return src[idx], tgt[idx]
+        return tuple(x[idx] for x in self.buckets[b])
 
     def state(self) -> dict:
         return {"epoch_rng": self.epoch_state, "cursor": self.cursor}

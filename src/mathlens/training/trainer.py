@@ -13,19 +13,22 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..evaluation.evaluate import evaluate
 from . import checkpoint, transfer
 from .device import setup
 from .optim import lr_at, make_optimizer
-from .pipeline import Pipeline
+from .pipeline import pipeline_for
 from .runlog import METRICS, RunLog, StopAtStepBoundary
-from .stream import build_test_set, make_stream
+from .stream import make_stream
 
 CHECKPOINT = "checkpoint.safetensors"
 __all__ = ["CHECKPOINT", "METRICS", "Trainer"]
+
+
+def headline(summary: dict) -> float:
+    """The first accuracy of an evaluation summary ('acc@5%' for matrices, 'acc' for arithmetic), or NaN."""
+    return next((v for k, v in summary.items() if k.startswith("acc")), float("nan"))
 
 
 class Trainer:
@@ -35,15 +38,15 @@ class Trainer:
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         t = cfg.train
         self.device, self.autocast = setup(t)
-        self.pipe = Pipeline(cfg)
+        self.pipe = pipeline_for(cfg)
         torch.manual_seed(cfg.seed)
         self.model = self.pipe.build_model().to(self.device)
         fresh = not (self.run_dir / CHECKPOINT).exists()
         # fine-tuning: start from another run's weights (with this run's own schedule)
-        transfer.start_from(self.model, t, cfg.model.arch, fresh, self.pipe.vocab.symbols)
+        transfer.start_from(self.model, t, cfg.model.arch, fresh, self.pipe.symbols)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         self.stream = make_stream(self.pipe, cfg)
-        self.tests = build_test_set(self.pipe.task, t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
+        self.tests = self.pipe.test_set(t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
         self.total_steps = math.ceil(t.max_examples / t.batch_size)
         self.step = self.examples = 0
         self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
@@ -73,27 +76,20 @@ class Trainer:
         return self.examples >= self.cfg.train.max_examples
 
     # ------------------------------------------------------------------------------------------ loop
-    def train_step(self, src, tgt):
-        src = torch.from_numpy(src).to(self.device, non_blocking=True)
-        tgt = torch.from_numpy(tgt).to(self.device, non_blocking=True)
-        tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
+    def train_step(self, arrays):
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.cfg.optim, self.total_steps)
         with self.autocast():
-            logits = self.forward(src, tgt_in)
-        pad = self.pipe.vocab.pad_id
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=pad)
+            loss, seq_acc = self.pipe.loss(self.forward, arrays, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip)
         self.optimizer.step()
-        with torch.no_grad():
-            seq_acc = ((logits.argmax(-1) == tgt_out) | (tgt_out == pad)).all(1).float().mean()
         return loss.item(), seq_acc.item()
 
     def evaluate_now(self) -> dict:
-        summary, _ = evaluate(self.model, self.pipe, self.tests, self.device, self.autocast)
+        summary, _ = self.pipe.evaluate(self.model, self.tests, self.device, self.autocast)
         record = {"kind": "eval", "step": self.step, "examples": self.examples, **summary}
         self.log(record)
         return record
@@ -118,13 +114,13 @@ class Trainer:
                 if stop.requested:
                     self.save()
                     raise KeyboardInterrupt
-                src, tgt = self.stream.next()
-                loss, acc = self.train_step(src, tgt)
+                arrays = self.stream.next()
+                loss, acc = self.train_step(arrays)
                 self.step += 1
-                self.examples += len(src)
+                self.examples += len(arrays[0])
                 w = self.window
                 w["loss"], w["acc"], w["n"] = w["loss"] + loss, w["acc"] + acc, w["n"] + 1
-                bar.update(len(src))
+                bar.update(len(arrays[0]))
                 if self.step % t.log_every == 0:
                     now = time.perf_counter()
                     busy = max(now - tick - paused, 1e-9)
@@ -135,10 +131,10 @@ class Trainer:
                               "lr": self.optimizer.param_groups[0]["lr"], "examples_per_s": rate,
                               "time": self.train_time})
                     bar.set_postfix(loss=f"{w['loss'] / w['n']:.4f}", acc=f"{w['acc'] / w['n']:.3f}",
-                                    ex_s=f"{rate:.0f}", test=f"{last_eval.get('acc@5%', float('nan')):.3f}")
+                                    ex_s=f"{rate:.0f}", test=f"{headline(last_eval):.3f}")
                     self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
                     tick, paused = time.perf_counter(), 0.0
-                if self.examples // t.eval_every > (self.examples - len(src)) // t.eval_every or self.done:
+                if self.examples // t.eval_every > (self.examples - len(arrays[0])) // t.eval_every or self.done:
                     start = time.perf_counter()
                     last_eval = self.evaluate_now()
                     self.save()

@@ -64,7 +64,7 @@ def copy_from_run(model, source_path, parts, arch: str, vocab=None) -> int:
     if source.cfg.model.arch != arch:
         raise UserError(f"train.init_from: {source.path} is a {source.cfg.model.arch} model ({source.task.name}); "
                         f"this run needs a {arch} model")
-    source_vocab = source.pipe.vocab.symbols if vocab is not None else None
+    source_vocab = source.pipe.symbols if vocab is not None else None
     tensors, _ = checkpoint.read(source.path / CHECKPOINT)
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     ours = selected(model, parts)

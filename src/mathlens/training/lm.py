@@ -1,0 +1,140 @@
+"""Arithmetic for a decoder-only model: problems written as digit sequences, loss on the answer, greedy decoding.
+
+The model reads ``prompt + answer`` and is trained to predict each answer token from the tokens before it
+(teacher forcing; the loss covers the answer only, as in Xu et al.). At test time it reads the prompt and
+writes the answer greedily, one token at a time, with a key/value cache. With abacus positions every digit's
+position id is its place in its number (``Encoded.significance``), shifted in training by a random offset per
+sequence (McLeish et al.) so that the ids longer numbers need are trained too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..encodings.digits import EOS
+from ..errors import UserError
+from ..tasks.arithmetic import answer_digits
+from .stream import build_test_set
+
+
+class DigitPipeline:
+    """Task + digit format + the decoder that reads it, for one run.
+
+    ``encode(problems)`` gives the training arrays ``(tokens, answer_mask, significance)``, each (n, L):
+    token ids right-padded to at least the training distribution's longest sequence (one shape, one bucket),
+    True where a token belongs to the answer (its ``<eos>`` included), and the digit-place ids.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.task = cfg.build_task()
+        self.format = fmt = self.task.format
+        self.symbols = list(fmt.symbols)
+        m = cfg.model
+        if m.positions == "abacus" and not (fmt.reverse or fmt.answer_width):
+            raise UserError("model.positions: abacus ids of an answer written most significant digit first are "
+                            "only known when it is padded; set task.reverse=true or task.answer_width")
+        longest = self.task.max_digits
+        self.n_ctx = fmt.seq_len(longest)
+        self.max_answer_len = fmt.max_answer_len(longest)
+        self.train_len = fmt.seq_len(self.task.options.digits)
+        top_place = max(fmt.width, fmt.answer_width, answer_digits(fmt.op, longest))
+        self.n_pos = top_place + 1 + m.abacus_offset if m.positions == "abacus" else self.n_ctx
+
+    # ------------------------------------------------------------------------------------------ data
+    def encode(self, problems) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        enc = self.format.encode(problems["a"], problems["b"], problems["answer"])
+        n, L = enc.tokens.shape
+        width = max(L, self.train_len)
+        tokens = np.full((n, width), self.format.pad_id, dtype=np.int64)
+        sig = np.zeros((n, width), dtype=np.int64)
+        tokens[:, :L], sig[:, :L] = enc.tokens, enc.significance
+        cols = np.arange(width)[None, :]
+        answer = (cols >= enc.prompt_len[:, None]) & (cols < enc.length[:, None])
+        return tokens, answer, sig
+
+    def build_model(self):
+        from ..models import Decoder
+
+        return Decoder(self.cfg.model, len(self.symbols), self.n_ctx, n_pos=self.n_pos)
+
+    def positions(self, significance: torch.Tensor, training: bool) -> torch.Tensor | None:
+        """Position ids the model reads: abacus ids (shifted at random in training), or None (0, 1, 2...)."""
+        if self.cfg.model.positions != "abacus":
+            return None
+        if training and self.cfg.model.abacus_offset:
+            shift = torch.randint(0, self.cfg.model.abacus_offset + 1, (len(significance), 1),
+                                  device=significance.device)
+            return significance + shift * (significance > 0)
+        return significance
+
+    def loss(self, forward, arrays, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced cross-entropy on the answer tokens, and the share of answers entirely right."""
+        tokens, answer, sig = (torch.from_numpy(x).to(device, non_blocking=True) for x in arrays)
+        positions = self.positions(sig, training=True)
+        logits = forward(tokens[:, :-1], positions=None if positions is None else positions[:, :-1])
+        target, mask = tokens[:, 1:], answer[:, 1:]
+        loss = F.cross_entropy(logits[mask].float(), target[mask])
+        with torch.no_grad():
+            seq_acc = ((logits.argmax(-1) == target) | ~mask).all(1).float().mean()
+        return loss, seq_acc
+
+    def test_set(self, size: int, seed: int, batch_size: int) -> dict[str, list]:
+        """Seeded test sets: the training distribution ('id') and each of the task's eval lengths ('4 digits')."""
+        sets = {"id": build_test_set(self.task, size, seed, batch_size)}
+        for d in self.task.eval_digits:
+            sets[f"{d} digits"] = build_test_set(self.task.with_digits(d), size, seed, batch_size)
+        return sets
+
+    def evaluate(self, model, tests, device, autocast, records: bool = False):
+        from ..evaluation.digits import evaluate_digits
+
+        return evaluate_digits(model, self, tests, device, autocast, records=records)
+
+    # ------------------------------------------------------------------------------------------ decoding
+    def answer_positions(self, step: int) -> int:
+        """Abacus id of the answer token written at ``step`` (its digit place + 1)."""
+        fmt = self.format
+        return step + 1 if fmt.reverse else fmt.answer_width - step
+
+    @torch.inference_mode()
+    def generate(self, model, problems, device, probs: bool = False):
+        """Greedy answers of ``model`` to ``problems``: (tokens (n, A) ids, probabilities (n, A, V) or None).
+
+        Rows are grouped by prompt length (unpadded formats), each group decoded in one batch with a KV cache.
+        """
+        enc = self.format.encode(problems["a"], problems["b"], problems["answer"])
+        n, A = len(enc.tokens), self.max_answer_len
+        out = np.full((n, A), self.format.pad_id, dtype=np.int64)
+        prob = np.zeros((n, A, len(self.symbols)), dtype=np.float32) if probs else None
+        abacus = self.cfg.model.positions == "abacus"
+        was_training = model.training
+        model.eval()
+        for P in np.unique(enc.prompt_len):
+            rows = np.flatnonzero(enc.prompt_len == P)
+            prompt = torch.from_numpy(enc.tokens[rows, :P]).to(device)
+            pos = torch.from_numpy(enc.significance[rows, :P]).to(device) if abacus else None
+            caches = model.new_caches(len(rows), P + A, device, model.embed.weight.dtype)
+            if P + A > model.n_ctx:
+                raise UserError(f"operands of these lengths need {P + A} positions; the model has {model.n_ctx} "
+                                f"(task.eval_digits sizes the table when training)")
+            logits = model(prompt, positions=pos, caches=caches)[:, -1]
+            done = torch.zeros(len(rows), dtype=torch.bool, device=device)
+            for step in range(A):
+                if probs:
+                    prob[rows, step] = logits.float().softmax(-1).cpu().numpy()
+                tok = logits.argmax(-1)
+                out[rows, step] = tok.cpu().numpy()
+                done |= tok == EOS
+                if step + 1 == A or bool(done.all()):
+                    break
+                pos = torch.full((len(rows), 1), self.answer_positions(step), device=device) if abacus else None
+                logits = model(tok[:, None], positions=pos, caches=caches, start=int(P) + step)[:, -1]
+        model.train(was_training)
+        return out, prob
+
+    def decode(self, generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Generated answer tokens -> (values with NaN where invalid, valid)."""
+        return self.format.decode(generated)
