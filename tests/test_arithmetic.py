@@ -213,3 +213,13 @@ def test_export_reproduces_our_logits():
             ours = m(x)
             theirs = to_hooked_transformer(m)(x)
             assert ((ours - theirs).abs().max() / ours.abs().max()).item() < 1e-5, (positions, norm)
+
+
+def test_abacus_is_refused_where_there_are_no_digit_places():
+    with pytest.raises(UserError, match="model.positions: abacus ids are digit places"):
+        config_from_dict({"task": {"name": "modular", "p": 7},
+                          "model": {"arch": "decoder", "positions": "abacus", "d_model": 16, "n_heads": 2}})
+    with pytest.raises(UserError, match="model.positions: abacus ids of an answer written most significant"):
+        DigitPipeline(config_from_dict({"task": {"name": "arithmetic", "width": 0, "answer_width": 0,
+                                                 "separators": True, "reverse": False},
+                                        "model": {"arch": "decoder", "positions": "abacus"}}))

@@ -247,6 +247,9 @@ def _validate_run(cfg: RunConfig) -> None:
         except UserError as e:
             raise UserError(f"encoding.{side}: {e}") from None
     m = cfg.model
+    if m.positions == "abacus" and task.pipeline != "digits":
+        raise UserError(f"model.positions: abacus ids are digit places, for arithmetic runs; task {task.name!r} "
+                        f"takes learned, none or rotary")
     if m.d_model % m.n_heads:
         raise UserError(f"model.n_heads: {m.n_heads} does not divide model.d_model={m.d_model}")
     if cfg.optim.min_lr > cfg.optim.lr:

@@ -62,7 +62,8 @@ def point_row(run_dir: Path, key: str, value) -> dict:
         row["key_freqs"] = " ".join(map(str, s.get("key_freqs") or []))
     elif "kind" in metrics and (metrics["kind"] == "eval").any():
         last = metrics[metrics["kind"] == "eval"].iloc[-1]
-        row.update({k: last[k] for k in metrics.columns if k.startswith("acc@")})
+        # acc@5%... for matrix tasks; acc, acc_4d... (exact, by operand length) and digit_acc... for arithmetic
+        row.update({k: last[k] for k in metrics.columns if k.startswith(("acc", "digit_acc"))})
         row["examples"] = int(last["examples"])
     return row
 

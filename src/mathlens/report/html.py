@@ -44,7 +44,13 @@ def _setting(cfg, full_batch: bool) -> list[dict]:
     task_opts = ", ".join(f"{k}={v}" for k, v in cfg.task.items() if k != "name")
     m, t, o = cfg.model, cfg.train, cfg.optim
     rows = [{"setting": "task", "value": f"{cfg.task['name']} ({task_opts})"}]
-    if full_batch:
+    if m.arch == "decoder" and not full_batch:
+        rows += [{"setting": "model", "value": f"decoder, {m.layers} layer(s), d {m.d_model}, {m.n_heads} heads, "
+                                               f"dropout {m.dropout}, positions {m.positions}"},
+                 {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, "
+                                                  f"{t.dataset_size or 'fresh'} training problems, AdamW lr {o.lr} "
+                                                  f"({o.schedule}), wd {o.weight_decay}, seed {cfg.seed}"}]
+    elif full_batch:
         rows += [{"setting": "model", "value": f"decoder, {m.layers} layer(s), d {m.d_model}, {m.n_heads} heads, "
                                                f"MLP {m.d_ff or 4 * m.d_model} {m.activation}, LayerNorm "
                                                f"{'on' if m.layernorm else 'off'}, positions {m.positions}"},
@@ -134,6 +140,56 @@ def _matrix_sections(run, metrics, plot_dir) -> list[str]:
     return parts
 
 
+def _embed_png(path: Path, alt: str) -> str:
+    """An analysis figure already on disk, inlined (the page stays self-contained)."""
+    import base64
+
+    return _img(base64.b64encode(path.read_bytes()).decode(), alt) if path.exists() else ""
+
+
+def _arithmetic_sections(run, metrics, plot_dir) -> list[str]:
+    import json
+
+    import pandas as pd
+
+    parts = []
+    if len(metrics):
+        img = plots.save(plots.training_curves(metrics), plot_dir / "training_curves")
+        parts.append("<h2>Training</h2><p>Exact accuracy on the periodic test sets: the training distribution and "
+                     "each longer operand length.</p>" + _img(img, "training curves"))
+    summary = latest_summary(run)
+    if summary and "lengths" in summary:
+        parts.append(f"<h2>Accuracy by operand length</h2><p>mathlens eval, {summary['size']} problems per row, "
+                     f"seed {summary['seed']}; per digit: share of answer places right.</p>"
+                     + _table(summary["lengths"], left=("operands", "distribution")))
+    eq = run.path / "analysis" / "equivalence"
+    if (eq / "summary.json").exists():
+        s = json.loads((eq / "summary.json").read_text())
+        parts.append(f"<h2>Which relation explains the OOD answers</h2><p>mathlens analyze equivalence: "
+                     f"{s['size']} problems with {s['digits']}-digit operands; best relation "
+                     f"<code>{html.escape(s['best_relation'])}</code> explains {s['best_share']:.2%}.</p>"
+                     + _table(s["relations"][:6], left=("relation",))
+                     + _embed_png(eq / "output_maps.png", "output maps")
+                     + _embed_png(eq / "twin_probabilities.png", "digit probabilities, OOD input and twin"))
+    hid = run.path / "analysis" / "hidden"
+    if (hid / "summary.json").exists():
+        s = json.loads((hid / "summary.json").read_text())
+        rows = [{"measure": "PCA, top 4 components", "value": f"{s['pca_top4_explained']:.1%} of variance"},
+                {"measure": "last digit, nearest centroid on top 3 PCs",
+                 "value": f"{s['last_digit_probe']['nearest_centroid_pca3']:.1%}"},
+                {"measure": "units carry, linear probe", "value": f"{s['carry_probe']['linear']:.1%}"},
+                {"measure": f"{s['ood_digits']}-digit input to its reduced twin (median relative distance)",
+                 "value": f"{s['twin_distance_median']:.3f}"},
+                {"measure": "... to a random in-distribution input", "value": f"{s['random_distance_median']:.3f}"}]
+        parts.append(f"<h2>Hidden states</h2><p>mathlens analyze hidden, at {html.escape(s['hook'])}.</p>"
+                     + _table(rows, left=("measure", "value")) + _embed_png(hid / "pca.png", "PCA"))
+    if summary and "lengths" in summary:
+        records = pd.read_parquet(run.eval_files()[-1])
+        wrong = records[~records["correct"]].head(8)[["set", "a", "b", "answer", "prediction", "digit_acc"]]
+        parts.append("<h2>Wrong answers</h2>" + _table(wrong.to_dict("records"), left=("set",)))
+    return parts
+
+
 def write_report(path) -> Path:
     """Write ``RUN/report.html`` (figures also as PNG and SVG in ``RUN/plots``); returns its path."""
     run = Run(path)
@@ -143,7 +199,8 @@ def write_report(path) -> Path:
     plot_dir.mkdir(exist_ok=True)
     parts = [f"<h1>{html.escape(run.path.name)}</h1><p>{html.escape(cfg.description)}</p>",
              "<h2>Setting</h2>" + _table(_setting(cfg, run.full_batch), left=("setting", "value"))]
-    sections = _grokking_sections if run.full_batch else _matrix_sections
+    sections = (_grokking_sections if run.full_batch else
+                _arithmetic_sections if run.task.pipeline == "digits" else _matrix_sections)
     parts += sections(run, metrics, plot_dir)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mathlens: {html.escape(run.path.name)}"
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")

@@ -20,8 +20,10 @@ def training_curves(metrics: pd.DataFrame):
         ax.set_yscale("log")
     ax.set(title="Training loss", xlabel="examples", ylabel="cross-entropy")
     ax = axes[1]
-    for col in [c for c in evals.columns if c.startswith("acc@")]:
-        ax.plot(evals["examples"], evals[col], marker="o", ms=3, label=f"test {col[4:]}")
+    for col in [c for c in evals.columns if c.startswith("acc")]:  # acc@5%... (matrices), acc, acc_4d... (arithmetic)
+        label = f"test {col[4:]}" if col.startswith("acc@") else {"acc": "test, in distribution"}.get(
+            col, f"test, {col[4:-1]}-digit operands")
+        ax.plot(evals["examples"], evals[col], marker="o", ms=3, label=label)
     if len(train):
         ax.plot(train["examples"], train["seq_acc"], color="grey", alpha=0.5, lw=1, label="train (teacher-forced)")
     ax.set(title="Accuracy", xlabel="examples", ylabel="share correct", ylim=(-0.02, 1.02))

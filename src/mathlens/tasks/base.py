@@ -38,6 +38,7 @@ class Task(ABC):
     tolerances = TOLERANCES
     full_batch = False  # True: the whole dataset is enumerable and trained on at once (training.full_batch)
     arch = "seq2seq"  # the model.arch that trains it: seq2seq (matrix tasks) or decoder (modular, arithmetic)
+    pipeline = None  # how problems become training arrays: "matrix", "digits" (training.pipeline.pipeline_for)
     grid_values: dict = {}  # option -> the values `mathlens grid --vary task.OPTION=all` runs
 
     def __init__(self, options=None):

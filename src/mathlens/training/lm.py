@@ -110,16 +110,18 @@ class DigitPipeline:
         out = np.full((n, A), self.format.pad_id, dtype=np.int64)
         prob = np.zeros((n, A, len(self.symbols)), dtype=np.float32) if probs else None
         abacus = self.cfg.model.positions == "abacus"
+        kind = torch.device(device).type  # the cache holds keys in the dtype attention computes them in
+        dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else model.embed.weight.dtype
         was_training = model.training
         model.eval()
         for P in np.unique(enc.prompt_len):
             rows = np.flatnonzero(enc.prompt_len == P)
             prompt = torch.from_numpy(enc.tokens[rows, :P]).to(device)
             pos = torch.from_numpy(enc.significance[rows, :P]).to(device) if abacus else None
-            caches = model.new_caches(len(rows), P + A, device, model.embed.weight.dtype)
             if P + A > model.n_ctx:
                 raise UserError(f"operands of these lengths need {P + A} positions; the model has {model.n_ctx} "
                                 f"(task.eval_digits sizes the table when training)")
+            caches = model.new_caches(len(rows), P + A, device, dtype)
             logits = model(prompt, positions=pos, caches=caches)[:, -1]
             done = torch.zeros(len(rows), dtype=torch.bool, device=device)
             for step in range(A):
