@@ -21,11 +21,14 @@ def pipeline_for(cfg):
     """The pipeline of ``cfg``'s task: :class:`Pipeline` (matrices) or ``DigitPipeline`` (arithmetic)."""
     from ..tasks import task_class
 
-    if task_class(cfg.task["name"]).pipeline == "digits":
+    kind = task_class(cfg.task["name"]).pipeline
+    if kind == "digits":
         from .lm import DigitPipeline
 
         return DigitPipeline(cfg)
-    return Pipeline(cfg)
+    if kind == "matrix":
+        return Pipeline(cfg)
+    raise ValueError(f"task {cfg.task['name']!r} is trained full-batch, without a pipeline")
 
 
 class Pipeline:
