@@ -134,6 +134,8 @@ def cmd_analyze(args) -> int:
         return analyze_arithmetic(run, args)
     if args.hook or args.digits:
         raise UserError(f"analyze {args.analysis}: --hook and --digits are for the arithmetic analyses")
+    if args.analysis == "failures":
+        return analyze_failures(run)
     if args.analysis == "fourier":
         if not run.full_batch:
             raise UserError(f"analyze fourier: {run.path} trains task {run.task.name!r}; the Fourier analysis "
@@ -151,6 +153,33 @@ def cmd_analyze(args) -> int:
             if k != "eps":
                 print(f"    {k:<20} {f'{v:.4g}' if isinstance(v, float) else v}")
         print(f"figures and summary.json: {run.path / 'analysis' / 'fourier'}")
+    return 0
+
+
+def analyze_failures(run) -> int:
+    """`analyze RUN failures`: what wrong predictions keep and which problems fail, printed and saved."""
+    import pandas as pd
+
+    from .analysis.failures import failures_report
+
+    s = failures_report(run)
+    print(f"{run.path}: {s['records']} evaluation records; right = {s['correct']}")
+    print("retained properties (share of all predictions / of wrong ones that keep each):")
+    print(pd.DataFrame(s["retained"]).to_markdown(index=False, floatfmt=".2%"))
+    p = s["predictor"]
+    if "error" in p:
+        print(f"failure predictor: {p['error']}")
+    else:
+        for name in ("logistic", "boosting"):
+            m = p[name]
+            print(f"failure predictor, {name}: accuracy {m['accuracy']:.1%} (majority {p['majority']:.1%}), "
+                  f"AUC {m['auc']:.3f}; top features: {', '.join(m['top_features'])}")
+    t = s["threshold"]
+    if t["feature"]:
+        print(f"best single threshold: right when {t['feature']} is {t['right_when']} {t['threshold']:.4g} "
+              f"({t['right_on_their_side']:.1%} of right and {t['wrong_on_their_side']:.1%} of wrong predictions "
+              f"on their side)")
+    print(f"tables, figures and summary.json: {run.path / 'analysis' / 'failures'}")
     return 0
 
 
@@ -291,10 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run")
     r.set_defaults(func=cmd_report)
 
-    a = sub.add_parser("analyze", help="look inside a trained run (fourier: modular arithmetic; equivalence, "
-                                       "hidden: arithmetic)")
+    a = sub.add_parser("analyze", help="look inside a trained run (failures: any evaluated run; fourier: modular "
+                                       "arithmetic; equivalence, hidden: arithmetic)")
     a.add_argument("run")
-    a.add_argument("analysis", choices=["fourier", "equivalence", "hidden"], help="which analysis")
+    a.add_argument("analysis", choices=["fourier", "equivalence", "hidden", "failures"], help="which analysis")
     a.add_argument("--digits", type=int, help="arithmetic: OOD operand length (default: one more than trained)")
     a.add_argument("--hook", help="hidden: hook point to read (default: the last block's hook_resid_post)")
     a.add_argument("--size", type=int, default=2000, help="arithmetic: problems analysed (default 2000)")

@@ -36,7 +36,8 @@ def evaluate_digits(model, pipe, tests: dict, device, autocast=contextlib.nullco
             with autocast():
                 gen, _ = pipe.generate(model, problems, device)
             pred, valid = pipe.decode(gen)
-            ok = task.verify(problems, pred) == 0
+            error = task.verify(problems, pred)  # 0 right, 1 wrong
+            ok = error == 0
             match, count = digit_matches(pred, problems["answer"], fmt.answer_width or None)
             correct.append(ok)
             valid_all.append(valid)
@@ -45,9 +46,12 @@ def evaluate_digits(model, pipe, tests: dict, device, autocast=contextlib.nullco
                 frame = pd.DataFrame(task.features(problems))
                 frame.insert(0, "set", name)
                 frame["prediction"] = pred
+                frame["error"] = error
                 frame["correct"] = ok
                 frame["digit_acc"] = digit_acc[-1]
                 frame["valid"] = valid
+                for prop, value in task.properties(problems, pred).items():
+                    frame[f"property:{prop}"] = value
                 frame["generated"] = ["".join(pipe.symbols[i] for i in row) for row in gen]
                 frames.append(frame)
         correct, valid = np.concatenate(correct), np.concatenate(valid_all)

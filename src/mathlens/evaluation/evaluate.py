@@ -32,7 +32,8 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
     Returns (summary, records): summary maps 'acc@5%'... to the share of problems correct at each tolerance
     (with beam search: the best-scoring beam), plus 'invalid' (share that did not decode) and 'n'; with beam
     search also 'any_beam@5%'... (some beam verifies). records is a DataFrame with one row per problem
-    (features, error, correct@tol, reason, prediction and target tokens; with beam search 'any_beam_error',
+    (features, error, correct@tol, reason, prediction and target tokens, 'property:NAME' errors of the task's
+    retained properties and its prediction features; with beam search 'any_beam_error',
     the smallest error of any beam), or None when not asked for. For cotraining the summary also has
     'by_task': each task token's accuracy at the first tolerance.
     """
@@ -63,6 +64,10 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
             frame["error"] = err
             for tol in task.tolerances:
                 frame[f"correct@{tol * 100:g}%"] = err < tol
+            best = pred.reshape(n, k, *pred.shape[1:])[:, 0]
+            for name, value in task.properties(problems, best).items():  # for `mathlens analyze RUN failures`
+                frame[f"property:{name}"] = value
+            frame = frame.assign(**task.prediction_features(problems, best))
             if beam > 1:
                 frame["any_beam_error"] = any_err
             frame["reason"] = [REASONS[r] for r in reason]

@@ -107,3 +107,49 @@ def pca_scatter(points, colour, explained, title: str):
     ax.set(title=title, xlabel=f"PC1 ({explained[0]:.1%} of variance)", ylabel=f"PC2 ({explained[1]:.1%})")
     fig.colorbar(sc, ax=ax, ticks=range(10), label="(a op b) mod 10")
     return fig
+
+
+def _finite(values):
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    return v[np.isfinite(v)]
+
+
+def right_vs_wrong(records: pd.DataFrame, correct: str, features: list[str]):
+    """Histograms of each feature for right and for wrong predictions (log scale where the feature spans
+    decades, like a condition number)."""
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(features), figsize=(4.5 * len(features), 3.5), constrained_layout=True,
+                             squeeze=False)
+    ok = records[correct].to_numpy(dtype=bool)
+    for ax, name in zip(axes[0], features):
+        values = records[name].to_numpy(dtype=float)
+        finite = _finite(values)
+        log = finite.size and finite.min() > 0 and finite.max() / finite.min() > 100
+        bins = np.geomspace(finite.min(), finite.max(), 40) if log else 40
+        for mask, label in ((ok, "right"), (~ok, "wrong")):
+            part = _finite(values[mask])
+            if part.size:
+                ax.hist(part, bins=bins, alpha=0.6, label=f"{label} ({mask.sum()})")
+        if log:
+            ax.set_xscale("log")
+        ax.set(title=name, xlabel=name, ylabel="problems")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def accuracy_by_feature(records: pd.DataFrame, correct: str, features: list[str], bins: int = 10):
+    """Share right in each decile of each feature."""
+    fig, axes = plt.subplots(1, len(features), figsize=(4.5 * len(features), 3.5), constrained_layout=True,
+                             squeeze=False)
+    for ax, name in zip(axes[0], features):
+        part = records[[name, correct]].replace([float("inf"), float("-inf")], float("nan")).dropna()
+        groups = pd.qcut(part[name], bins, duplicates="drop")
+        acc = part.groupby(groups, observed=True)[correct].mean()
+        centres = [iv.mid for iv in acc.index]
+        ax.plot(centres, acc.to_numpy(), marker="o")
+        ax.set(title=name, xlabel=f"{name} (decile centres)", ylabel="share right", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+    return fig

@@ -117,6 +117,17 @@ class Arithmetic(Task):
         return out
 
 
+    def properties(self, problems: Problems, predictions: np.ndarray) -> dict[str, np.ndarray]:
+        """Last digit right, and the answer's length right (0 kept, 1 not; inf where it did not decode)."""
+        pred = np.asarray(predictions, dtype=np.float64)
+        ok = np.isfinite(pred) & (pred >= 0)
+        p = np.where(ok, pred, 0).astype(np.int64)
+        true = problems["answer"]
+        last = np.where(p % 10 == true % 10, 0.0, 1.0)
+        length = np.where(n_digits(p) == n_digits(true), 0.0, 1.0)
+        return {"last digit": np.where(ok, last, np.inf), "length": np.where(ok, length, np.inf)}
+
+
 def carries(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Carries of the column addition of a and b. (n,) -> (n,) int.
 

@@ -56,6 +56,17 @@ class Task(ABC):
         """Per-problem numbers describing the problem (for failure analysis): name -> (n,) array."""
         return {}
 
+    def properties(self, problems: Problems, predictions: np.ndarray) -> dict[str, np.ndarray]:
+        """Deep properties of the solution that a prediction may keep even when it is wrong (PAPERS.md part 2):
+        name -> (n,) error of the prediction on that property, kept at tolerance tau when error < tau (0/1 for
+        yes/no properties; inf where the prediction did not decode). Default: none."""
+        return {}
+
+    def prediction_features(self, problems: Problems, predictions: np.ndarray) -> dict[str, np.ndarray]:
+        """Numbers computed from the prediction itself (e.g. the condition number of predicted eigenvectors),
+        which may tell right from wrong without the answer. Default: none."""
+        return {}
+
 
 class MatrixTask(Task):
     """A task whose problems are read and written as matrices (the seq2seq pipeline's tasks).

@@ -143,6 +143,50 @@ class Eigenvalues(SpectralTask):
         pred = -np.sort(-predictions, axis=1)
         return relative(matrix_norm(pred - true, self.options.norm), matrix_norm(true, self.options.norm))
 
+    def properties(self, problems, predictions):
+        """Written in decreasing order (0/1), and their sum equals the trace (relative to sum |eigenvalue|)."""
+        if not self._shape_ok(problems, predictions):
+            return {}
+        p = predictions[:, :, 0]
+        with np.errstate(invalid="ignore"):
+            ordered = np.where(np.isfinite(p).all(1), (np.diff(p, axis=1) <= 0).all(1), False)
+        scale = np.abs(self.target_matrix(problems)[:, :, 0]).sum(1)
+        trace = np.trace(problems["input"], axis1=1, axis2=2)
+        return {"sorted": np.where(ordered, 0.0, 1.0), "sum = trace": relative(np.abs(p.sum(1) - trace), scale)}
+
+
+def orthogonality_error(v: np.ndarray, kind: str) -> np.ndarray:
+    """||V^T V - I|| / ||I|| per (n, r, k) matrix with k orthonormal columns expected; inf where V is not finite."""
+    k = v.shape[2]
+    eye = np.broadcast_to(np.eye(k), (len(v), k, k))
+    with np.errstate(invalid="ignore", over="ignore"):
+        gram = np.swapaxes(v, 1, 2) @ v
+    return relative(matrix_norm(gram - eye, kind), matrix_norm(eye, kind))
+
+
+def unit_norm_error(v: np.ndarray) -> np.ndarray:
+    """Largest | ||column|| - 1 | per (n, r, k) matrix."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(np.linalg.norm(v, axis=1) - 1).max(1)
+    return np.where(np.isfinite(err), err, np.inf)
+
+
+def condition_numbers(v: np.ndarray) -> np.ndarray:
+    """2-norm condition number of each (n, k, k) matrix; inf where it is singular or not finite."""
+    out = np.full(len(v), np.inf)
+    ok = np.isfinite(v).reshape(len(v), -1).all(1)
+    if ok.any():
+        s = np.linalg.svd(v[ok], compute_uv=False)
+        with np.errstate(divide="ignore"):
+            out[ok] = s[:, 0] / s[:, -1]
+    return out
+
+
+def sorted_values_error(pred: np.ndarray, true: np.ndarray, kind: str) -> np.ndarray:
+    """Relative error of predicted values (n, k) against the true ones (n, k), both sorted decreasingly."""
+    return relative(matrix_norm((-np.sort(-pred, 1) - -np.sort(-true, 1))[:, :, None], kind),
+                    matrix_norm(true[:, :, None], kind))
+
 
 class Eigenvectors(SpectralTask):
     name = "eigenvectors"
@@ -164,6 +208,20 @@ class Eigenvectors(SpectralTask):
         v = predictions[:, 1:, :]
         residual = np.swapaxes(v, 1, 2) @ m @ v - d
         return relative(matrix_norm(residual, self.options.norm), matrix_norm(d, self.options.norm))
+
+    def properties(self, problems, predictions):
+        """The author's table: eigenvalues within tolerance, unit-norm eigenvectors, orthogonality."""
+        if not self._shape_ok(problems, predictions):
+            return {}
+        v, kind = predictions[:, 1:, :], self.options.norm
+        return {"eigenvalues": sorted_values_error(predictions[:, 0, :], np.linalg.eigvalsh(problems["input"]), kind),
+                "unit norms": unit_norm_error(v), "orthogonality": orthogonality_error(v, kind)}
+
+    def prediction_features(self, problems, predictions):
+        """cond(V) of the predicted eigenvectors: 1 for an orthogonal V (the author's right/wrong separator)."""
+        if not self._shape_ok(problems, predictions):
+            return {}
+        return {"pred_cond": condition_numbers(predictions[:, 1:, :])}
 
 
 class InvertMatrix(SpectralTask):
@@ -188,6 +246,20 @@ class InvertMatrix(SpectralTask):
             return np.full(len(m), np.inf)
         eye = np.broadcast_to(np.eye(m.shape[1]), m.shape)
         return relative(matrix_norm(m @ predictions - eye, self.options.norm), matrix_norm(eye, self.options.norm))
+
+    def properties(self, problems, predictions):
+        """H M = I from the other side, and (symmetric M) a symmetric H: ||H - H^T|| / ||H||."""
+        m = problems["input"]
+        if not self._shape_ok(problems, predictions):
+            return {}
+        eye = np.broadcast_to(np.eye(m.shape[1]), m.shape)
+        kind = self.options.norm
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = {"H M = I": relative(matrix_norm(predictions @ m - eye, kind), matrix_norm(eye, kind))}
+            if self.symmetric:
+                out["symmetric"] = relative(matrix_norm(predictions - np.swapaxes(predictions, 1, 2), kind),
+                                            matrix_norm(predictions, kind))
+        return out
 
 
 class SymInverse(InvertMatrix):
@@ -229,3 +301,14 @@ class SingularVectors(SpectralTask):
         s, u, v = predictions[:, :1, :], predictions[:, 1 : 1 + r, :], predictions[:, 1 + r :, :]
         residual = (u * s) @ np.swapaxes(v, 1, 2) - m
         return relative(matrix_norm(residual, self.options.norm), matrix_norm(m, self.options.norm))
+
+    def properties(self, problems, predictions):
+        """Singular values within tolerance, orthonormal columns of U and of V."""
+        m = problems["input"]
+        if not self._shape_ok(problems, predictions):
+            return {}
+        r, kind = m.shape[1], self.options.norm
+        true = np.linalg.svd(m, compute_uv=False)
+        return {"singular values": sorted_values_error(predictions[:, 0, :], true, kind),
+                "U orthogonal": orthogonality_error(predictions[:, 1 : 1 + r, :], kind),
+                "V orthogonal": orthogonality_error(predictions[:, 1 + r :, :], kind)}

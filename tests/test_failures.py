@@ -1,0 +1,69 @@
+"""Failure analysis (PAPERS.md part 2): retained properties on hand-built predictions, failure predictors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mathlens import tasks
+from mathlens.analysis.failures import best_threshold, failure_predictor, retained_table
+
+
+def _records(task, problems, predictions):
+    frame = pd.DataFrame({"error": task.verify(problems, predictions)})
+    for name, value in task.properties(problems, predictions).items():
+        frame[f"property:{name}"] = value
+    return frame.assign(**task.prediction_features(problems, predictions))
+
+
+def test_eigenvector_properties_of_hand_built_predictions():
+    task = tasks.get("eigenvectors", rows=3)
+    p = task.sample(1, np.random.default_rng(0))
+    m = p["input"][0]
+    lam, v = np.linalg.eigh(m)
+    swapped = v[:, [1, 0, 2]]  # one pair of vectors swapped: still orthonormal, no longer M's decomposition
+    skew = v.copy()
+    skew[:, 1] = (v[:, 0] + v[:, 1]) / np.sqrt(2)  # unit norm, not orthogonal to v0
+    preds = np.stack([np.vstack([lam, w]) for w in (v, swapped, skew)])
+    problems = {"input": np.repeat(p["input"], 3, axis=0)}
+    records = _records(task, problems, preds)
+    assert records["error"].iloc[0] < 1e-9 and (records["error"].iloc[1:] > 0.05).all()
+    table = retained_table(records, (0.05,)).set_index("property")
+    assert table.loc["full solution", "all@0.05"] == pytest.approx(1 / 3)
+    assert table.loc["eigenvalues", "wrong@0.05"] == 1.0 and table.loc["unit norms", "wrong@0.05"] == 1.0
+    assert table.loc["orthogonality", "all@0.05"] == pytest.approx(2 / 3)
+    assert table.loc["orthogonality", "wrong@0.05"] == 0.5
+    cond = records["pred_cond"].to_numpy()
+    assert cond[0] == pytest.approx(1) and cond[1] == pytest.approx(1) and cond[2] > 2
+
+
+def test_eigenvalue_and_inverse_properties():
+    ev = tasks.get("eigenvalues", rows=4)
+    p = ev.sample(2, np.random.default_rng(1))
+    true = ev.target_matrix(p)
+    pred = true.copy()
+    pred[1] = true[1, ::-1]  # right values, written in increasing order
+    props = ev.properties(p, pred)
+    assert props["sorted"].tolist() == [0.0, 1.0] and (props["sum = trace"] < 1e-9).all()
+    inv = tasks.get("syminverse", rows=3)
+    q = inv.sample(2, np.random.default_rng(2))
+    h = np.linalg.inv(q["input"])
+    h[1] += np.triu(np.ones((3, 3)), 1)  # no longer symmetric
+    props = inv.properties(q, h)
+    assert props["symmetric"][0] < 1e-9 < props["symmetric"][1] and props["H M = I"][0] < 1e-9
+
+
+def test_predictor_beats_the_majority_when_failures_follow_one_feature():
+    rng = np.random.default_rng(0)
+    n = 2000
+    cond = 10 ** rng.uniform(0, 6, n)
+    noise = rng.normal(size=(n, 3))
+    right = (cond < 1e3) ^ (rng.random(n) < 0.05)  # fails on ill-conditioned problems, 5% label noise
+    records = pd.DataFrame({"cond": cond, "n1": noise[:, 0], "n2": noise[:, 1], "n3": noise[:, 2],
+                            "correct@5%": right})
+    out = failure_predictor(records, "correct@5%")
+    for name in ("logistic", "boosting"):
+        assert out[name]["accuracy"] > out["majority"] + 0.2 and out[name]["auc"] > 0.85
+        assert out[name]["top_features"][0] == "cond"
+    t = best_threshold(records, "correct@5%")
+    assert t["feature"] == "cond" and t["right_when"] == "below" and 300 < t["threshold"] < 3000
+    assert t["balanced_accuracy"] > 0.9
