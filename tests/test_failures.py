@@ -67,3 +67,20 @@ def test_predictor_beats_the_majority_when_failures_follow_one_feature():
     t = best_threshold(records, "correct@5%")
     assert t["feature"] == "cond" and t["right_when"] == "below" and 300 < t["threshold"] < 3000
     assert t["balanced_accuracy"] > 0.9
+
+
+def test_failures_command_and_notebook_api(tiny_overrides, capsys):
+    from mathlens import load_run
+    from mathlens.cli import main
+
+    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    assert main(["train", "quickstart", "--out", "runs/t", "--quiet", *sets]) == 0
+    run = load_run("runs/t")
+    with pytest.raises(Exception, match="no evaluation records yet"):
+        run.failures()
+    run.evaluate(size=60)
+    s = run.failures()
+    assert s["correct"] == "correct@5%" and s["retained"][0]["property"] == "full solution"
+    assert main(["analyze", "runs/t", "failures"]) == 0
+    assert "retained properties" in capsys.readouterr().out
+    assert (run.path / "analysis" / "failures" / "retained.md").exists()

@@ -226,6 +226,15 @@ def analyze_arithmetic(run, args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .compare import compare
+
+    markdown, out = compare(args.runs, args.out)
+    print(markdown)
+    print(f"tables and curves: {out}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from .export import export_transformer_lens
 
@@ -329,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--size", type=int, default=2000, help="arithmetic: problems analysed (default 2000)")
     a.add_argument("--seed", type=int, default=1234, help="arithmetic: seed of those problems")
     a.set_defaults(func=cmd_analyze)
+
+    c = sub.add_parser("compare", help="several runs side by side: accuracy curves, examples to each accuracy, "
+                                       "OOD tables")
+    c.add_argument("runs", nargs="+", metavar="RUN")
+    c.add_argument("--out", help="directory (default runs/compare-<names>)")
+    c.set_defaults(func=cmd_compare)
 
     x = sub.add_parser("export", help="write a decoder run as a TransformerLens HookedTransformer")
     x.add_argument("run")

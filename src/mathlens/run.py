@@ -2,6 +2,7 @@
 
 >>> run = load_run("runs/quickstart")          # doctest: +SKIP
 >>> run.metrics().query("kind == 'eval'")      # doctest: +SKIP
+>>> run.records(); run.failures()              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -83,6 +84,38 @@ class Run:
             raise UserError(f"{self.path}: no evaluation records yet; run `mathlens eval {self.path}` first")
         return pd.read_parquet(files[-1])
 
+    # ---------------------------------------------------------------------- analyses, for notebooks
+    def evaluate(self, **options):
+        """`mathlens eval` from Python: (summary, path of the records or table); options as eval_run's."""
+        from .evaluation.run_eval import eval_run
+
+        return eval_run(self.path, **options)
+
+    def failures(self) -> dict:
+        """Retained properties, failure predictors and the best threshold on the newest records."""
+        from .analysis.failures import failures_report
+
+        return failures_report(self)
+
+    def equivalence(self, digits: int | None = None, size: int = 2000, seed: int = 1234) -> dict:
+        """Arithmetic: which relation explains the answers on longer operands."""
+        from .analysis.equivalence import equivalence_report
+
+        return equivalence_report(self, digits, size, seed)
+
+    def hidden(self, hook: str | None = None, digits: int | None = None, size: int = 2000, seed: int = 1234) -> dict:
+        """Arithmetic: PCA, probes and twin distances of the hidden states at ``hook``."""
+        from .analysis.hidden import hidden_report
+
+        return hidden_report(self, hook, digits, size, seed)
+
+    def fourier(self) -> dict:
+        """Modular arithmetic: the Fourier analysis of the final model and the progress measures."""
+        from .analysis.grokking import analyze_fourier
+
+        return analyze_fourier(self)
+
 
 def load_run(path) -> Run:
+    """The run in ``path`` as a :class:`Run` (config, model, metrics, records, analyses)."""
     return Run(path)

@@ -153,3 +153,14 @@ def accuracy_by_feature(records: pd.DataFrame, correct: str, features: list[str]
         ax.set(title=name, xlabel=f"{name} (decile centres)", ylabel="share right", ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
     return fig
+
+
+def compare_curves(curves: dict):
+    """Test accuracy of several runs (name -> (x, accuracy, x label, accuracy column)) on one plot."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    for name, (x, acc, xlabel, col) in curves.items():
+        ax.plot(x, acc, marker="o", ms=3, label=f"{name} ({col})")
+    ax.set(title="Test accuracy while training", xlabel=xlabel, ylabel="share correct", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
