@@ -84,3 +84,28 @@ def test_failures_command_and_notebook_api(tiny_overrides, capsys):
     assert main(["analyze", "runs/t", "failures"]) == 0
     assert "retained properties" in capsys.readouterr().out
     assert (run.path / "analysis" / "failures" / "retained.md").exists()
+
+
+def test_report_renders_in_headless_chromium(tiny_overrides, tmp_path):
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no Chromium on this machine: the report's rendering is not checked")
+    from mathlens.cli import main
+
+    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    assert main(["train", "quickstart", "--out", "runs/r", "--quiet", *sets]) == 0
+    assert main(["eval", "runs/r", "--size", "40"]) == 0
+    assert main(["analyze", "runs/r", "failures"]) == 0
+    assert main(["report", "runs/r"]) == 0
+    shot = tmp_path / "report.png"
+    page = (tmp_path / "runs" / "r" / "report.html").resolve()
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--window-size=1200,3000", f"--screenshot={shot}", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert shot.exists() and shot.stat().st_size > 50_000  # a page with figures, not a blank one
+    html = page.read_text()
+    assert "Why it fails" in html and "http://" not in html and "https://" not in html  # offline: no CDN

@@ -28,7 +28,8 @@ def _table(rows: list[dict], left=()) -> str:
         cells = []
         for c in cols:
             v = r[c]
-            text = f"{v:.2%}" if isinstance(v, float) and c.startswith(("acc", "any_beam", "invalid")) else (
+            shares = ("acc", "any_beam", "invalid", "exact", "per_digit", "share")  # shown in percent
+            text = f"{v:.2%}" if isinstance(v, float) and c.startswith(shares) else (
                 f"{v:.4g}" if isinstance(v, float) else str(v))
             cls = "tok" if c in ("prediction", "target") else ("l" if c in left else "")
             cells.append(f"<td class='{cls}'>{html.escape(text)}</td>")
@@ -137,7 +138,7 @@ def _matrix_sections(run, metrics, plot_dir) -> list[str]:
         wrong = records[~records[col]].head(5)[show]
         parts.append("<h2>Examples</h2><h3>Right (at 5%)</h3>" + _table(right.to_dict("records"), left=("reason",)))
         parts.append("<h3>Wrong (at 5%)</h3>" + _table(wrong.to_dict("records"), left=("reason",)))
-    return parts
+    return parts + _failure_section(run)
 
 
 def _embed_png(path: Path, alt: str) -> str:
@@ -145,6 +146,35 @@ def _embed_png(path: Path, alt: str) -> str:
     import base64
 
     return _img(base64.b64encode(path.read_bytes()).decode(), alt) if path.exists() else ""
+
+
+def _failure_section(run) -> list[str]:
+    """`mathlens analyze RUN failures`, when it has been run: retained properties, predictors, figures."""
+    import json
+
+    out = run.path / "analysis" / "failures"
+    if not (out / "summary.json").exists():
+        return []
+    s = json.loads((out / "summary.json").read_text())
+    rows = [{k: (f"{v:.2%}" if isinstance(v, float) and v == v else ("" if isinstance(v, float) else v))
+             for k, v in r.items()} for r in s["retained"]]
+    text = [f"<p>mathlens analyze failures, on {s['records']} evaluation records: the share of all predictions "
+            f"and of the wrong ones (all@tol, wrong@tol) that keep each property of the solution.</p>"]
+    p = s["predictor"]
+    for name in ("logistic", "boosting"):
+        if name in p:
+            m = p[name]
+            text.append(f"<p>Failure predictor ({name}, fitted on half the records, scored on the other half): "
+                        f"accuracy {m['accuracy']:.1%} against {p['majority']:.1%} for the majority class, AUC "
+                        f"{m['auc']:.3f}; most telling features: {html.escape(', '.join(m['top_features']))}.</p>")
+    t = s["threshold"]
+    if t.get("feature"):
+        text.append(f"<p>Best single threshold: right when <code>{html.escape(t['feature'])}</code> is "
+                    f"{t['right_when']} {t['threshold']:.4g} ({t['right_on_their_side']:.1%} of right and "
+                    f"{t['wrong_on_their_side']:.1%} of wrong predictions on their side).</p>")
+    return ["<h2>Why it fails</h2>" + text[0] + _table(rows, left=("property",)) + "".join(text[1:])
+            + _embed_png(out / "right_vs_wrong.png", "right vs wrong histograms")
+            + _embed_png(out / "accuracy_by_feature.png", "accuracy by feature")]
 
 
 def _arithmetic_sections(run, metrics, plot_dir) -> list[str]:
@@ -187,7 +217,7 @@ def _arithmetic_sections(run, metrics, plot_dir) -> list[str]:
         records = pd.read_parquet(run.eval_files()[-1])
         wrong = records[~records["correct"]].head(8)[["set", "a", "b", "answer", "prediction", "digit_acc"]]
         parts.append("<h2>Wrong answers</h2>" + _table(wrong.to_dict("records"), left=("set",)))
-    return parts
+    return parts + _failure_section(run)
 
 
 def write_report(path) -> Path:
