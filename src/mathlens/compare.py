@@ -84,7 +84,7 @@ def compare(paths, out=None) -> tuple[str, Path]:
     for c in table.columns:
         if " to " in c:
             table[c] = table[c].astype("Int64")  # whole numbers; empty where never reached
-    markdown = table.to_markdown(index=False, floatfmt=".3f")
+    markdown = table.astype(object).where(table.notna(), "not reached").to_markdown(index=False, floatfmt=".3f")
     write_text(out / "comparison.csv", table.to_csv(index=False))
     if oods:
         ood = pd.DataFrame(oods)
