@@ -109,3 +109,35 @@ def test_report_renders_in_headless_chromium(tiny_overrides, tmp_path):
     assert shot.exists() and shot.stat().st_size > 50_000  # a page with figures, not a blank one
     html = page.read_text()
     assert "Why it fails" in html and "http://" not in html and "https://" not in html  # offline: no CDN
+
+
+def test_modular_wrong_answers_are_matched_to_nearby_formulas():
+    task = tasks.get("modular", p=11, formula="x-y")
+    data = task.dataset()
+    pred = (data["x"] + data["y"]) % 11  # the model answers x + y instead of x - y
+    props = task.properties(data, pred)
+    assert (props["= x+y"] == 0).all() and props["= y-x"].mean() > 0.8
+    table = retained_table(pd.DataFrame({"error": task.verify(data, pred).astype(float) * -1 + 1,
+                                         **{f"property:{k}": v for k, v in props.items()}}), (0.5,))
+    assert table.set_index("property").loc["= x+y", "wrong@0.5"] == 1.0
+
+
+def test_failures_of_an_eigenvalue_run_plot_predicted_against_true(tiny_overrides):
+    from mathlens.cli import main
+
+    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    assert main(["train", "cpu/eigenvalues-5x5", "--out", "runs/e", "--quiet", *sets]) == 0
+    assert main(["eval", "runs/e", "--size", "30"]) == 0
+    assert main(["analyze", "runs/e", "failures"]) == 0
+    out = pd.read_csv("runs/e/analysis/failures/retained.csv")
+    assert out["property"].tolist() == ["full solution", "sorted", "sum = trace"]
+    from mathlens import load_run
+    from mathlens.analysis.failures import eigenvalues_of_records
+
+    run = load_run("runs/e")
+    true, pred = eigenvalues_of_records(run, run.records())
+    assert true.shape[1] == 2 and (np.diff(true, axis=1) <= 0).all()  # sorted, two per 2x2 matrix
+    assert (run.path / "analysis" / "failures" / "eigenvalues.png").exists() == (len(true) > 0)
+    perfect = run.records().assign(prediction=lambda r: r["target"])  # a model that is always right
+    true, pred = eigenvalues_of_records(run, perfect)
+    assert len(true) == 30 and np.array_equal(true, pred)

@@ -137,6 +137,29 @@ def best_threshold(records: pd.DataFrame, correct: str, features: list[str] | No
     return best
 
 
+def eigenvalues_of_records(run, records: pd.DataFrame, limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) eigenvalues, (m, d) each, decoded from the records' target and prediction tokens
+    (the first ``limit`` records; rows whose prediction did not decode are left out)."""
+    pipe = run.pipe
+    vocab, shape = pipe.vocab, None
+    rows = records.head(limit)
+
+    def ids(texts):
+        seqs = [[vocab.index.get(t, vocab.pad_id) for t in str(x).split()] + [vocab.eos_id] for x in texts]
+        width = max(map(len, seqs))
+        return np.array([q + [vocab.pad_id] * (width - len(q)) for q in seqs])
+
+    true_ids, pred_ids = ids(rows["target"]), ids(rows["prediction"])
+    d = int(rows["rows"].iloc[0]) if "rows" in rows else run.task.options.rows
+    shape = (d, 1) if run.task.name == "eigenvalues" else (1 + d, d)
+    true, _ = pipe.codec_out.decode(true_ids, shape)
+    pred, _ = pipe.codec_out.decode(pred_ids, shape)
+    pick = (lambda m: m[:, :, 0]) if run.task.name == "eigenvalues" else (lambda m: m[:, 0, :])
+    true, pred = -np.sort(-pick(true), 1), -np.sort(-pick(pred), 1)
+    ok = np.isfinite(pred).all(1) & np.isfinite(true).all(1)
+    return true[ok], pred[ok]
+
+
 def failures_report(run, out_dir=None, seed: int = 0) -> dict:
     """`mathlens analyze RUN failures`: the retained-properties table, the failure predictors and the best
     single threshold on the run's newest evaluation records, with figures; files in RUN/analysis/failures."""
@@ -155,6 +178,8 @@ def failures_report(run, out_dir=None, seed: int = 0) -> dict:
     correct = "correct" if "correct" in records else f"correct@{tolerances[0] * 100:g}%"
     if correct == "correct":  # exact answers: errors are 0 or 1, one "tolerance" between them
         table = retained_table(records, (0.5,)).rename(columns={"all@0.5": "all", "wrong@0.5": "wrong"})
+        # many candidate properties (modular: every nearby formula): the full solution and the 8 most kept
+        table = pd.concat([table.iloc[:1], table.iloc[1:].sort_values("wrong", ascending=False).head(8)])
     else:
         table = retained_table(records, (0.05, 0.01) if "correct@1%" in records else tolerances)
     predictor = failure_predictor(records, correct, seed=seed)
@@ -166,6 +191,10 @@ def failures_report(run, out_dir=None, seed: int = 0) -> dict:
     summary = {"records": len(records), "correct": correct, "predictor": predictor, "threshold": threshold,
                "retained": table.to_dict("records")}
     write_json(out / "summary.json", summary)
+    if run.task.name in ("eigenvalues", "eigenvectors"):
+        true, pred = eigenvalues_of_records(run, records)
+        if len(true):  # none when no prediction decodes
+            plots.save(plots.eigenvalue_scatter(true, pred), out / "eigenvalues")
     shown = predictor.get("boosting", {}).get("top_features", [])[:3] or predictor["features"][:3]
     if shown:
         plots.save(plots.right_vs_wrong(records, correct, shown), out / "right_vs_wrong")

@@ -29,8 +29,11 @@ def eval_full_batch(run: Run):
     prediction = logits_of(run.model, torch.as_tensor(task.tokens(data))).argmax(-1).numpy()
     split = np.full(len(data["answer"]), "test", dtype=object)
     split[train_idx] = "train"
-    records = pd.DataFrame({**data, "prediction": prediction, "correct": task.verify(data, prediction),
+    correct = task.verify(data, prediction)
+    records = pd.DataFrame({**data, "prediction": prediction, "correct": correct, "error": 1.0 - correct,
                             "split": split})
+    for name, value in task.properties(data, prediction).items():  # for `mathlens analyze RUN failures`
+        records[f"property:{name}"] = value
     by_split = records.groupby("split")["correct"].mean()
     summary = {"n": len(records), "train_acc": float(by_split.get("train", np.nan)),
                "test_acc": float(by_split.get("test", np.nan))}

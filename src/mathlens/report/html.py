@@ -173,6 +173,7 @@ def _failure_section(run) -> list[str]:
                     f"{t['right_when']} {t['threshold']:.4g} ({t['right_on_their_side']:.1%} of right and "
                     f"{t['wrong_on_their_side']:.1%} of wrong predictions on their side).</p>")
     return ["<h2>Why it fails</h2>" + text[0] + _table(rows, left=("property",)) + "".join(text[1:])
+            + _embed_png(out / "eigenvalues.png", "predicted vs true eigenvalues")
             + _embed_png(out / "right_vs_wrong.png", "right vs wrong histograms")
             + _embed_png(out / "accuracy_by_feature.png", "accuracy by feature")]
 

@@ -164,3 +164,17 @@ def compare_curves(curves: dict):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def eigenvalue_scatter(true, pred):
+    """Predicted against true eigenvalues (sorted, each one a point; colour: rank), with the diagonal."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5, 4.5), constrained_layout=True)
+    rank = np.broadcast_to(np.arange(true.shape[1]), true.shape)
+    sc = ax.scatter(true.ravel(), pred.ravel(), c=rank.ravel(), s=3, alpha=0.5, cmap="viridis")
+    lo, hi = float(np.min(true)), float(np.max(true))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
+    ax.set(title="Eigenvalues: predicted vs true", xlabel="true", ylabel="predicted")
+    fig.colorbar(sc, ax=ax, label="rank (0 = largest)")
+    return fig

@@ -134,6 +134,18 @@ class ModularArithmetic(Task):
     def features(self, problems: Problems) -> dict[str, np.ndarray]:
         return {"x": problems["x"], "y": problems["y"], "op": problems["op"]}
 
+    def properties(self, problems: Problems, predictions: np.ndarray) -> dict[str, np.ndarray]:
+        """Is a wrong answer the residue of a nearby formula? For every formula of Furuta et al.'s list (and
+        y op x) other than the trained ones: 0 where the prediction equals it mod p, 1 otherwise."""
+        own = {f.text for f in self.formulas}
+        texts = [t for t in PAPER_FORMULAS if t not in own] + ["y-x"] * ("x-y" in own) + ["y/x"] * ("x/y" in own)
+        pred = np.asarray(predictions)
+        out = {}
+        for text in texts:
+            value, valid = parse(text).evaluate(problems["x"], problems["y"], self.p)
+            out[f"= {text}"] = np.where(valid & (pred == value), 0.0, 1.0)
+        return out
+
 
 def get_task(**options) -> ModularArithmetic:
     from . import get
