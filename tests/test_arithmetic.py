@@ -223,3 +223,21 @@ def test_abacus_is_refused_where_there_are_no_digit_places():
         DigitPipeline(config_from_dict({"task": {"name": "arithmetic", "width": 0, "answer_width": 0,
                                                  "separators": True, "reverse": False},
                                         "model": {"arch": "decoder", "positions": "abacus"}}))
+
+
+def test_an_abacus_run_resumed_midway_ends_with_the_same_metrics():
+    """The data stream, dropout and abacus shifts all come from checkpointed RNG states."""
+    import json
+    from pathlib import Path
+
+    tiny = TINY_ADD + ["model.positions=abacus", "model.dropout=0.1", "train.max_examples=1280"]
+    assert main(["train", "arith/add-3digit", "--out", "runs/ref", "--quiet", *_sets(tiny)]) == 0
+    half = [o for o in tiny if not o.startswith("train.max_examples")] + ["train.max_examples=640"]
+    assert main(["train", "arith/add-3digit", "--out", "runs/two", "--quiet", *_sets(half)]) == 0
+    assert main(["train", "runs/two", "--set", "train.max_examples=1280", "--quiet"]) == 0
+
+    def records(run):
+        return [{k: v for k, v in json.loads(line).items() if k not in ("examples_per_s", "time", "lr")}
+                for line in Path(run, "metrics.jsonl").read_text().splitlines()]
+
+    assert records("runs/two") == records("runs/ref")
