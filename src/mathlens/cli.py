@@ -245,22 +245,49 @@ def cmd_export(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .grid import grid_values, point_name, point_row, write_table
+    from .grid import grid_values, point_done, point_name, point_row, submit_points, write_table
 
     key, values = grid_values(args.preset, args.vary)
+    options = dict(parse_slurm_option(o) for o in args.slurm or [])  # a bad one stops before anything runs
     grid_dir = Path(args.out or Path("runs") / f"grid-{Path(args.preset).name}")
-    rows = []
+    points, jobs = [], []
     for i, value in enumerate(values):
         point = grid_dir / point_name(i, value)
-        cfg, run_dir, _ = prepare_run(args.preset, [*(args.set or []), f"{key}={_toml(value)}"], str(point))
-        trainer = start_trainer(cfg, run_dir, args.quiet)
-        if not trainer.done:
-            print(f"[{i + 1}/{len(values)}] {key}={value}: training in {run_dir}", flush=True)
-            trainer.run()
-        rows.append(point_row(run_dir, key, value))
+        overrides = [*(args.set or []), f"{key}={_toml(value)}"]
+        cfg, run_dir, _ = prepare_run(args.preset, overrides, str(point))  # validates every point up front
+        points.append((run_dir, value))
+        if args.launcher == "local":
+            trainer = start_trainer(cfg, run_dir, args.quiet)
+            if not trainer.done:
+                print(f"[{i + 1}/{len(values)}] {key}={value}: training in {run_dir}", flush=True)
+                trainer.run()
+        elif not point_done(run_dir):
+            jobs.append(["train", args.preset, "--out", str(run_dir), "--quiet",
+                         *[x for o in overrides for x in ("--set", o)]])
+    if jobs:
+        if args.launcher == "submitit-local":  # jobs share this machine's cores: never oversubscribe them
+            import os
+
+            threads = max(1, len(os.sched_getaffinity(0)) // len(jobs))
+            jobs = [argv + ["--set", f"train.threads={threads}"] for argv in jobs]
+        print(f"{len(jobs)} point(s) submitted through submitit ({args.launcher}); waiting", flush=True)
+        submit_points(jobs, grid_dir, args.launcher, options)
+    rows = [point_row(run_dir, key, value) for run_dir, value in points]
     print(write_table(grid_dir, rows))
     print(f"table: {grid_dir / 'comparison.csv'} and comparison.md")
     return 0
+
+
+def parse_slurm_option(item: str) -> tuple[str, object]:
+    """``--slurm partition=gpu`` -> ('slurm_partition', 'gpu'); submitit's own names (timeout_min,
+    gpus_per_node, cpus_per_task, mem_gb, nodes) pass as they are."""
+    from .config import parse_override
+
+    if "=" not in item:
+        raise UserError(f"--slurm {item!r}: expected KEY=VALUE, e.g. partition=gpu or timeout_min=720")
+    key, value = parse_override(item)
+    generic = {"timeout_min", "gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node", "name"}
+    return (key if key in generic else f"slurm_{key}"), value
 
 
 def _toml(value) -> str:
@@ -357,6 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every point (repeatable)")
     g.add_argument("--out", help="grid directory (default runs/grid-<preset name>)")
     g.add_argument("--quiet", action="store_true")
+    g.add_argument("--launcher", choices=["local", "slurm", "submitit-local"], default="local",
+                   help="local: one point after the other here; slurm: one submitit job per point; "
+                        "submitit-local: submitit's local executor (subprocesses here)")
+    g.add_argument("--slurm", action="append", metavar="KEY=VALUE",
+                   help="slurm job parameter, e.g. partition=gpu, gpus_per_node=1, timeout_min=720 (repeatable)")
     g.set_defaults(func=cmd_grid)
 
     ps = sub.add_parser("presets", help="list the shipped experiments")

@@ -1,8 +1,11 @@
 """`mathlens grid PRESET --vary KEY=V1,V2,...`: one run per value, then one comparison table.
 
-Each point is an ordinary run directory (``GRID/NN_value``), trained one after the other here; the points are
-independent, so a scheduler could run them elsewhere. Re-running the command skips finished points and resumes
-unfinished ones; the table (``GRID/comparison.csv`` and ``.md``) is written from whatever points are done.
+Each point is an ordinary run directory (``GRID/NN_value``). ``--launcher local`` trains them one after the
+other in this process; ``--launcher slurm`` submits one job per unfinished point through submitit (its logs
+in ``GRID/submitit``) and waits for them; ``submitit-local`` does the same with submitit's local executor
+(subprocesses on this machine, the CPU threads split between them). Re-running the command skips finished
+points and resumes unfinished ones; the table (``GRID/comparison.csv`` and ``.md``) is written once every
+point is done.
 """
 
 from __future__ import annotations
@@ -36,6 +39,48 @@ def grid_values(preset: str, vary: str) -> tuple[str, list]:
     if not values:
         raise UserError(f"--vary {vary!r}: no values given")
     return key, values
+
+
+def point_done(run_dir: Path) -> bool:
+    """True when the point's checkpoint says its training is complete."""
+    import json
+
+    from .training.checkpoint import read
+    from .training.trainer import CHECKPOINT
+
+    path = Path(run_dir) / CHECKPOINT
+    return path.exists() and bool(json.loads(read(path)[1].get("meta", "{}")).get("done"))
+
+
+def train_point(argv: list[str]) -> int:
+    """One grid point as a job: ``mathlens train ...`` in the job's process (submitit pickles this call)."""
+    from .cli import main
+
+    code = main(argv)
+    if code:
+        raise RuntimeError(f"mathlens {' '.join(argv)} exited with {code}")
+    return code
+
+
+def submit_points(jobs: list[list[str]], grid_dir: Path, launcher: str, options: dict) -> None:
+    """Run ``mathlens train`` argument lists as submitit jobs and wait for all of them."""
+    try:
+        import submitit
+    except ImportError:
+        raise UserError(f"--launcher {launcher}: submitit is not installed; pip install 'mathlens[cluster]'") from None
+    folder = grid_dir / "submitit"
+    if launcher == "slurm":
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    else:
+        executor = submitit.LocalExecutor(folder=folder)
+    executor.update_parameters(**{"timeout_min": 24 * 60, **options})
+    submitted = [executor.submit(train_point, argv) for argv in jobs]
+    for job, argv in zip(submitted, jobs):
+        try:
+            job.result()
+        except Exception as e:  # the job's own error, with where its log is
+            raise UserError(f"grid point {argv[3]} failed ({str(e).strip().splitlines()[-1][:200]}); "
+                            f"log: {folder}") from None
 
 
 def point_name(i: int, value) -> str:
