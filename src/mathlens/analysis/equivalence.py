@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-OPS = {"add": ("+", np.add), "sub": ("-", np.subtract), "mul": ("*", np.multiply)}
+from ..encodings.digits import OP_SYMBOL
+from ..tasks.arithmetic import FUNCTIONS
+
+OPS = {op: (OP_SYMBOL[op], FUNCTIONS[op]) for op in FUNCTIONS}  # name -> (symbol, numpy function)
 
 
 def candidates(a: np.ndarray, b: np.ndarray, op: str, id_digits: int) -> dict[str, np.ndarray]:
@@ -73,7 +76,7 @@ def model_answers(run, a, b, device="cpu", probs: bool = False):
     values, prob = [], []
     for i in range(0, len(a), 2000):
         x, y = a[i : i + 2000], b[i : i + 2000]
-        p = {"a": x, "b": y, "answer": np.abs(f(x, y))}  # the answer is not read (a - b < 0 is not written)
+        p = {"a": x, "b": y, "answer": f(x, y)}  # only the prompt is read (a reduced twin may have a < b)
         gen, pr = pipe.generate(run.model, p, device, probs=probs)
         values.append(pipe.decode(gen)[0])
         prob.append(pr)
@@ -97,8 +100,8 @@ def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: i
     out = Path(out_dir) if out_dir else run.path / "analysis" / "equivalence"
     problems = task.with_digits(d).sample(size, seeded_rng(seed, 5))
     a, b = problems["a"], problems["b"]
-    outputs, _ = model_answers(run, a, b)
-    twin, _ = model_answers(run, a % 10**k, b % 10**k)
+    outputs, p_ood = model_answers(run, a, b, probs=True)  # the probabilities: the heatmap of problem 0
+    twin, p_twin = model_answers(run, a % 10**k, b % 10**k, probs=True)
     table = explain(a, b, outputs, task.options.op, k, extra={TWIN.format(k=k): twin})
     with atomic_path(out / "relations.csv") as tmp:
         table.to_csv(tmp, index=False)
@@ -112,13 +115,10 @@ def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: i
             f"best: {best['relation']}": relation[best["relation"]]}
     plots.save(plots.output_maps(grid_a, grid_b, {n: v.reshape(ga.shape) for n, v in maps.items()}),
                out / "output_maps")
-    one = {"a": a[:1], "b": b[:1]}
-    _, p_ood = model_answers(run, one["a"], one["b"], probs=True)
-    _, p_twin = model_answers(run, one["a"] % 10**k, one["b"] % 10**k, probs=True)
     sym = OPS[task.options.op][0]
     plots.save(plots.digit_probabilities(
-        {f"{one['a'][0]} {sym} {one['b'][0]} (OOD)": p_ood[0, :, :10],
-         f"{one['a'][0] % 10**k} {sym} {one['b'][0] % 10**k} (its twin)": p_twin[0, :, :10]},
+        {f"{a[0]} {sym} {b[0]} (OOD)": p_ood[0, :, :10],
+         f"{a[0] % 10**k} {sym} {b[0] % 10**k} (its twin)": p_twin[0, :, :10]},
         reversed_answer=task.options.reverse), out / "twin_probabilities")
     summary = {"digits": d, "train_digits": k, "size": size, "seed": seed, "op": task.options.op,
                "exact_accuracy": float(np.mean(outputs == problems["answer"])),

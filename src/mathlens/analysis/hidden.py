@@ -62,20 +62,16 @@ def prompt_states(run, problems: dict, hook: str) -> np.ndarray:
     if hook not in points:
         names = ", ".join(n for n in points if "blocks.0." not in n or n.startswith("blocks.0.hook"))
         raise UserError(f"--hook: {hook!r} is not a hook point of this model; choose from {names}")
-    enc = pipe.format.encode(problems["a"], problems["b"], problems["answer"])
-    out = np.zeros((len(enc.tokens), model.embed.weight.shape[1]), dtype=np.float32)
+    out = np.zeros((len(problems["a"]), model.embed.weight.shape[1]), dtype=np.float32)
     seen = {}
     handle = points[hook].register_forward_hook(lambda m, i, o: seen.__setitem__("x", o))
     try:
         with torch.inference_mode():
-            for P in np.unique(enc.prompt_len):
-                rows = np.flatnonzero(enc.prompt_len == P)
+            for rows, tokens, pos in pipe.prompts(problems, "cpu"):
                 for i in range(0, len(rows), 2000):
-                    r = rows[i : i + 2000]
-                    pos = enc.significance[r, :P] if run.cfg.model.positions == "abacus" else None
-                    model(torch.from_numpy(enc.tokens[r, :P]),
-                          positions=None if pos is None else torch.from_numpy(pos))
-                    out[r] = seen["x"][:, -1].float().numpy()
+                    chunk = slice(i, i + 2000)
+                    model(tokens[chunk], positions=None if pos is None else pos[chunk])
+                    out[rows[chunk]] = seen["x"][:, -1].float().numpy()
     finally:
         handle.remove()
     return out
@@ -104,7 +100,7 @@ def hidden_report(run, hook: str | None = None, digits: int | None = None, size:
     proj, explained = pca(states)
     ood = task.with_digits(d).sample(size, rng)
     twins = {"a": ood["a"] % 10**k, "b": ood["b"] % 10**k}
-    twins["answer"] = np.abs(FUNCTIONS[op](twins["a"], twins["b"]))  # only the prompt is read
+    twins["answer"] = FUNCTIONS[op](twins["a"], twins["b"])
     h_ood, h_twin = prompt_states(run, ood, hook), prompt_states(run, twins, hook)
     h_random = states[rng.permutation(size)]
     summary = {

@@ -30,6 +30,11 @@ EQ, EOS, PAD = SYMBOLS.index("="), SYMBOLS.index("<eos>"), SYMBOLS.index("<pad>"
 HOLE = -1  # a slot with no token (an operand shorter than the widest one), packed away
 
 
+def answer_digits(op: str, operand_digits: int) -> int:
+    """Most digits of the answer of ``op`` on operands of ``operand_digits`` digits."""
+    return {"add": operand_digits + 1, "sub": operand_digits, "mul": 2 * operand_digits}[op]
+
+
 def n_digits(x: np.ndarray) -> np.ndarray:
     """Decimal digits of non-negative integers (1 for zero). (n,) int -> (n,) int."""
     x = np.asarray(x, dtype=np.int64)
@@ -75,7 +80,7 @@ class DigitFormat:
         """Answer tokens to generate at most (with ``<eos>`` when the answer is not padded)."""
         if self.answer_width:
             return self.answer_width
-        return {"add": max_operand_digits + 1, "sub": max_operand_digits, "mul": 2 * max_operand_digits}[self.op] + 1
+        return answer_digits(self.op, max_operand_digits) + 1
 
     def seq_len(self, max_operand_digits: int) -> int:
         """Tokens of the longest sequence with operands of up to ``max_operand_digits`` digits."""

@@ -100,13 +100,10 @@ def eval_digits_run(run, size: int, seed: int, batch_size: int, digits: str | No
     Writes eval/digits-nN-seedS.{parquet,csv,md,json}; returns (summary, path of the table)."""
     from ..io import atomic_path, write_json, write_text
     from ..training.device import setup
-    from ..training.stream import build_test_set
 
     pipe, task = run.pipe, run.task
-    lengths = parse_digits(digits, task)
     device, autocast = setup(run.cfg.train)
-    tests = {"id": build_test_set(task, size, seed, batch_size)}
-    tests.update({f"{d} digits": build_test_set(task.with_digits(d), size, seed, batch_size) for d in lengths})
+    tests = pipe.test_set(size, seed, batch_size, parse_digits(digits, task))
     summary, records = evaluate_digits(run.model.to(device), pipe, tests, device, autocast, records=True)
     table = length_table(records, task.options.digits)
     stem = run.path / "eval" / f"digits-n{size}-seed{seed}"

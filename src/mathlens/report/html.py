@@ -181,8 +181,6 @@ def _failure_section(run) -> list[str]:
 def _arithmetic_sections(run, metrics, plot_dir) -> list[str]:
     import json
 
-    import pandas as pd
-
     parts = []
     if len(metrics):
         img = plots.save(plots.training_curves(metrics), plot_dir / "training_curves")
@@ -215,7 +213,7 @@ def _arithmetic_sections(run, metrics, plot_dir) -> list[str]:
         parts.append(f"<h2>Hidden states</h2><p>mathlens analyze hidden, at {html.escape(s['hook'])}.</p>"
                      + _table(rows, left=("measure", "value")) + _embed_png(hid / "pca.png", "PCA"))
     if summary and "lengths" in summary:
-        records = pd.read_parquet(run.eval_files()[-1])
+        records = run.records()
         wrong = records[~records["correct"]].head(8)[["set", "a", "b", "answer", "prediction", "digit_acc"]]
         parts.append("<h2>Wrong answers</h2>" + _table(wrong.to_dict("records"), left=("set",)))
     return parts + _failure_section(run)

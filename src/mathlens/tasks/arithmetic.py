@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 
 from ..config import opt
-from ..encodings.digits import OP_SYMBOL, DigitFormat, n_digits
+from ..encodings.digits import OP_SYMBOL, DigitFormat, answer_digits, n_digits
 from ..errors import UserError
 from .base import Problems, Task, TaskOptions
 
@@ -64,11 +64,6 @@ class ArithmeticOptions(TaskOptions):
         if not self.width and not self.separators:
             raise UserError(f"{prefix}.separators: unpadded operands (width = 0) need separators = true, "
                             f"or the operands could not be told apart")
-
-
-def answer_digits(op: str, operand_digits: int) -> int:
-    """Most digits of an answer on operands of ``operand_digits`` digits."""
-    return {"add": operand_digits + 1, "sub": operand_digits, "mul": 2 * operand_digits}[op]
 
 
 class Arithmetic(Task):
@@ -115,7 +110,6 @@ class Arithmetic(Task):
         if self.options.op == "add":
             out["carries"] = carries(a, b)
         return out
-
 
     def properties(self, problems: Problems, predictions: np.ndarray) -> dict[str, np.ndarray]:
         """Last digit right, and the answer's length right (0 kept, 1 not; inf where it did not decode)."""

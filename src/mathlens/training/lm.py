@@ -13,9 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..encodings.digits import EOS
+from ..encodings.digits import EOS, answer_digits
 from ..errors import UserError
-from ..tasks.arithmetic import answer_digits
 from .stream import build_test_set
 
 
@@ -81,10 +80,11 @@ class DigitPipeline:
             seq_acc = ((logits.argmax(-1) == target) | ~mask).all(1).float().mean()
         return loss, seq_acc
 
-    def test_set(self, size: int, seed: int, batch_size: int) -> dict[str, list]:
-        """Seeded test sets: the training distribution ('id') and each of the task's eval lengths ('4 digits')."""
+    def test_set(self, size: int, seed: int, batch_size: int, lengths=None) -> dict[str, list]:
+        """Seeded test sets: the training distribution ('id') and each operand length ('4 digits'; default: the
+        task's eval lengths)."""
         sets = {"id": build_test_set(self.task, size, seed, batch_size)}
-        for d in self.task.eval_digits:
+        for d in self.task.eval_digits if lengths is None else lengths:
             sets[f"{d} digits"] = build_test_set(self.task.with_digits(d), size, seed, batch_size)
         return sets
 
@@ -99,14 +99,23 @@ class DigitPipeline:
         fmt = self.format
         return step + 1 if fmt.reverse else fmt.answer_width - step
 
+    def prompts(self, problems, device):
+        """The prompts of ``problems`` grouped by length (one group for padded formats): yields (rows, tokens
+        (m, P), position ids (m, P) for abacus models or None)."""
+        enc = self.format.encode(problems["a"], problems["b"], np.abs(problems["answer"]))  # only prompts read
+        abacus = self.cfg.model.positions == "abacus"
+        for P in np.unique(enc.prompt_len):
+            rows = np.flatnonzero(enc.prompt_len == P)
+            pos = torch.from_numpy(enc.significance[rows, :P]).to(device) if abacus else None
+            yield rows, torch.from_numpy(enc.tokens[rows, :P]).to(device), pos
+
     @torch.inference_mode()
     def generate(self, model, problems, device, probs: bool = False):
         """Greedy answers of ``model`` to ``problems``: (tokens (n, A) ids, probabilities (n, A, V) or None).
 
         Rows are grouped by prompt length (unpadded formats), each group decoded in one batch with a KV cache.
         """
-        enc = self.format.encode(problems["a"], problems["b"], problems["answer"])
-        n, A = len(enc.tokens), self.max_answer_len
+        n, A = len(problems["a"]), self.max_answer_len
         out = np.full((n, A), self.format.pad_id, dtype=np.int64)
         prob = np.zeros((n, A, len(self.symbols)), dtype=np.float32) if probs else None
         abacus = self.cfg.model.positions == "abacus"
@@ -114,10 +123,8 @@ class DigitPipeline:
         dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else model.embed.weight.dtype
         was_training = model.training
         model.eval()
-        for P in np.unique(enc.prompt_len):
-            rows = np.flatnonzero(enc.prompt_len == P)
-            prompt = torch.from_numpy(enc.tokens[rows, :P]).to(device)
-            pos = torch.from_numpy(enc.significance[rows, :P]).to(device) if abacus else None
+        for rows, prompt, pos in self.prompts(problems, device):
+            P = prompt.shape[1]
             if P + A > model.n_ctx:
                 raise UserError(f"operands of these lengths need {P + A} positions; the model has {model.n_ctx} "
                                 f"(task.eval_digits sizes the table when training)")
@@ -133,7 +140,7 @@ class DigitPipeline:
                 if step + 1 == A or bool(done.all()):
                     break
                 pos = torch.full((len(rows), 1), self.answer_positions(step), device=device) if abacus else None
-                logits = model(tok[:, None], positions=pos, caches=caches, start=int(P) + step)[:, -1]
+                logits = model(tok[:, None], positions=pos, caches=caches, start=P + step)[:, -1]
         model.train(was_training)
         return out, prob
 
