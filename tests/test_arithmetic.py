@@ -134,8 +134,9 @@ def test_pipeline_masks_the_loss_to_the_answer_and_decodes_greedily():
     assert tokens.shape == (8, 13) and answer[:, 8:].all() and not answer[:, :8].any()
     torch.manual_seed(0)
     model = pipe.build_model()
-    loss, acc = pipe.loss(model, (tokens, answer, sig), "cpu")
-    assert loss.item() > 0 and 0 <= acc.item() <= 1
+    terms = pipe.loss(model, (tokens, answer, sig), "cpu")
+    assert terms.tokens.item() == 8 * 5 and terms.n == 8  # the answer's 5 tokens of each row, nothing else
+    assert terms.total.item() > 0 and 0 <= terms.right.item() <= 8
     # greedy decoding with the cache writes what the full forward's argmax writes, step by step
     gen, prob = pipe.generate(model, p, "cpu", probs=True)
     seq = torch.from_numpy(tokens[:, :8])

@@ -13,6 +13,7 @@ from .errors import UserError
 
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
                      "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
+                     "train.overlap", "train.compile",
                      "description"}
 
 
@@ -64,13 +65,18 @@ def start_trainer(cfg, run_dir: Path, quiet: bool):
     from .io import write_text
     from .run import CONFIG
     from .tasks import task_class
+    from .training import distributed
 
     if task_class(cfg.task["name"]).full_batch:
+        if distributed.launched():
+            raise UserError(f"task.name: {cfg.task['name']} trains on its whole dataset at every step, in one "
+                            f"process; run it without torchrun")
         from .training.full_batch import FullBatchTrainer as Trainer
     else:
         from .training.trainer import Trainer
     trainer = Trainer(cfg, run_dir, quiet=quiet)
-    write_text(Path(run_dir) / CONFIG, cfg.to_toml())
+    if distributed.is_main():
+        write_text(Path(run_dir) / CONFIG, cfg.to_toml())
     return trainer
 
 
@@ -87,6 +93,19 @@ def from_overrides(source: str | None, overrides: list[str]) -> list[str]:
 
 
 def cmd_train(args) -> int:
+    from .training import distributed
+
+    def say(line: str) -> None:  # under torchrun, rank 0 speaks for all
+        if distributed.is_main():
+            print(line)
+
+    try:
+        return _train(args, say)
+    finally:
+        distributed.stop()
+
+
+def _train(args, say) -> int:
     overrides = from_overrides(args.from_run, args.set or [])
     if args.from_run and (Path(args.target) / "config.toml").exists():
         raise UserError(f"--from: {args.target} is an existing run (resumed as it is); --from starts a new run "
@@ -97,15 +116,15 @@ def cmd_train(args) -> int:
     length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
     if resuming and trainer.done:
         more = "train.max_steps" if full_batch else "train.max_examples"
-        print(f"{run_dir}: already trained to {length} (raise it with --set {more}=N)")
+        say(f"{run_dir}: already trained to {length} (raise it with --set {more}=N)")
         return 0
     if resuming:
-        print(f"{run_dir}: resuming at step {trainer.step}" + ("" if full_batch else f" ({length})"))
+        say(f"{run_dir}: resuming at step {trainer.step}" + ("" if full_batch else f" ({length})"))
     last = trainer.run()
     length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
     shown = ("train_acc", "test_acc") if full_batch else tuple(k for k in last if k.startswith("acc"))
-    print(f"{run_dir}: trained {length} in {trainer.train_time:.0f}s; "
-          + ", ".join(f"{k} {last[k]:.3f}" for k in shown))
+    say(f"{run_dir}: trained {length} in {trainer.train_time:.0f}s; "
+        + ", ".join(f"{k} {last[k]:.3f}" for k in shown))
     return 0
 
 

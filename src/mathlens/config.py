@@ -90,6 +90,12 @@ class TrainConfig:
     precision: str = opt("auto", "auto: bf16 autocast on CUDA, fp32 on CPU", choices=["auto", "fp32", "bf16"])
     threads: int = opt(0, "CPU threads; 0 means one per available core", min=0, max=1024)
     compile: bool = opt(False, "torch.compile the model")
+    overlap: str = opt("auto", "generate the next batch in a background thread during the step (pinned memory on "
+                               "CUDA); auto: on CUDA only, as on the CPU the step already uses every core",
+                       choices=["auto", "on", "off"])
+    data_streams: int = opt(0, "independently seeded problem streams that make up each fresh batch, dealt out to "
+                               "torchrun's ranks; 0: one per rank at the start (a resumed run keeps its streams, "
+                               "so one process can continue a run of N ranks)", min=0, max=4096)
 
 
 @dataclass

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 import pandas as pd
 
 from ..encodings.digits import digit_matches
+from ..training.distributed import gather_rows, shard_rows
 
 
 def set_key(name: str, key: str) -> str:
@@ -26,13 +26,16 @@ def evaluate_digits(model, pipe, tests: dict, device, autocast=contextlib.nullco
     Returns (summary, records): summary has, for each set, exact accuracy 'acc' ('acc_4d' for the 4-digit set),
     per-digit accuracy 'digit_acc' and the share of answers that did not decode 'invalid', plus 'n';
     records (or None) is one row per problem: set, operands, answer, prediction (NaN if invalid), correct,
-    digit_acc, the problem's features and the generated tokens.
+    digit_acc, the problem's features and the generated tokens. Under torchrun each rank decodes every
+    world-th problem and the summary is over all of them (records then hold this rank's problems only).
     """
     task, fmt = pipe.task, pipe.format
     summary, frames = {}, []
     for name, batches in tests.items():
         correct, digit_acc, valid_all = [], [], []
-        for problems in batches:
+        for problems in map(shard_rows, batches):
+            if not len(problems["a"]):
+                continue
             with autocast():
                 gen, _ = pipe.generate(model, problems, device)
             pred, valid = pipe.decode(gen)
@@ -54,9 +57,9 @@ def evaluate_digits(model, pipe, tests: dict, device, autocast=contextlib.nullco
                     frame[f"property:{prop}"] = value
                 frame["generated"] = ["".join(pipe.symbols[i] for i in row) for row in gen]
                 frames.append(frame)
-        correct, valid = np.concatenate(correct), np.concatenate(valid_all)
+        correct, valid = gather_rows(correct), gather_rows(valid_all)
         summary[set_key(name, "acc")] = float(correct.mean())
-        summary[set_key(name, "digit_acc")] = float(np.concatenate(digit_acc).mean())
+        summary[set_key(name, "digit_acc")] = float(gather_rows(digit_acc).mean())
         summary[set_key(name, "invalid")] = float(1 - valid.mean())
         summary.setdefault("n", int(correct.size))
     return summary, (pd.concat(frames, ignore_index=True) if records else None)

@@ -13,6 +13,7 @@ import torch
 
 from ..encodings.sequence import REASONS
 from ..models.decoding import beam_search, greedy
+from ..training.distributed import gather_rows, shard_rows
 
 
 def tol_key(tol: float) -> str:
@@ -35,13 +36,16 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
     (features, error, correct@tol, reason, prediction and target tokens, 'property:NAME' errors of the task's
     retained properties and its prediction features; with beam search 'any_beam_error',
     the smallest error of any beam), or None when not asked for. For cotraining the summary also has
-    'by_task': each task token's accuracy at the first tolerance.
+    'by_task': each task token's accuracy at the first tolerance. Under torchrun each rank decodes every
+    world-th problem and the summary is over all of them (records then hold this rank's problems only).
     """
     task, vocab = pipe.task, pipe.vocab
     was_training = model.training
     model.eval()
     errors, groups, best_any, reasons, rows = [], [], [], [], []
-    for problems in batches:
+    for problems in map(shard_rows, batches):
+        if not len(next(iter(problems.values()))):
+            continue
         src, tgt = pipe.encode(problems)
         src_t = torch.from_numpy(src).to(device)
         with torch.inference_mode(), autocast():
@@ -75,17 +79,17 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
             frame["target"] = [" ".join(vocab.strings(_until_eos(t[1:], vocab.eos_id))) for t in tgt]
             rows.append(frame)
     model.train(was_training)
-    err = np.concatenate(errors)
-    reason = np.concatenate(reasons)
+    err = gather_rows(errors)
+    reason = gather_rows(reasons)
     summary = {tol_key(tol): float(np.mean(err < tol)) for tol in task.tolerances}
     if beam > 1:
-        any_err = np.concatenate(best_any)
+        any_err = gather_rows(best_any)
         summary.update({any_key(tol): float(np.mean(any_err < tol)) for tol in task.tolerances})
     summary["invalid"] = float(np.mean(reason != 0))
     median = float(np.median(err))  # how close the typical answer is; None when most do not decode (inf)
     summary["median_error"] = median if np.isfinite(median) else None
     summary["n"] = int(err.size)
-    group = np.concatenate(groups)
+    group = gather_rows(groups)
     if (group != "").any():  # cotraining: the accuracy of each task at the first tolerance, e.g. {"<E>": 0.93}
         tol = task.tolerances[0]
         summary["by_task"] = {g: float(np.mean(err[group == g] < tol)) for g in sorted(set(group))}

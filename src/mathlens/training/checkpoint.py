@@ -70,6 +70,20 @@ def read(path: Path) -> tuple[dict, dict]:
     return tensors, metadata
 
 
+def read_meta(path: Path) -> dict:
+    """The JSON meta of a checkpoint (step, stream state...) without loading its tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"{path}: not a readable checkpoint (truncated or corrupt: {e})") from None
+    if metadata.get("format") != FORMAT:
+        raise UserError(f"{path}: not a mathlens checkpoint (format {metadata.get('format')!r})")
+    return json.loads(metadata["meta"])
+
+
 def load(path: Path, model, optimizer=None) -> tuple[dict, dict]:
     """Load weights (and optimiser state) into the given objects; returns (meta, extra tensors)."""
     tensors, metadata = read(path)

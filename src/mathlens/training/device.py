@@ -1,4 +1,7 @@
-"""Where a run computes: CUDA with bf16 autocast when present, else the CPU with one thread per core."""
+"""Where a run computes: CUDA with bf16 autocast when present, else the CPU with one thread per core.
+
+Under torchrun each rank takes its own GPU (LOCAL_RANK), or its share of the machine's cores.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import torch
 
 from ..errors import UserError
+from .distributed import local_ranks
 
 
 def cpu_cores() -> int:
@@ -22,9 +26,13 @@ def setup(t):
     if t.device == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device: 'cuda' asked for but no CUDA device is available; use auto or cpu")
     use_cuda = t.device == "cuda" or (t.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if use_cuda else "cpu")
-    if not use_cuda:
-        torch.set_num_threads(t.threads or cpu_cores())
+    local_rank, local_world = local_ranks()
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(t.threads or max(1, cpu_cores() // local_world))  # ranks share the cores
     bf16 = t.precision == "bf16" or (t.precision == "auto" and use_cuda)
     if bf16:
         return device, lambda: torch.autocast(device.type, dtype=torch.bfloat16)

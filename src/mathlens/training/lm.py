@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..encodings.digits import EOS, answer_digits
 from ..errors import UserError
+from .pipeline import LossTerms
 from .stream import build_test_set
 
 
@@ -69,16 +70,21 @@ class DigitPipeline:
             return significance + shift * (significance > 0)
         return significance
 
-    def loss(self, forward, arrays, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced cross-entropy on the answer tokens, and the share of answers entirely right."""
-        tokens, answer, sig = (torch.from_numpy(x).to(device, non_blocking=True) for x in arrays)
+    @property
+    def fills(self) -> tuple:
+        """What pads (tokens, answer mask, significance) when batches of different lengths are joined."""
+        return self.format.pad_id, False, 0
+
+    def loss(self, forward, arrays, device) -> LossTerms:
+        """Teacher-forced cross-entropy summed over the answer tokens (arrays: numpy or, pinned, torch)."""
+        tokens, answer, sig = (torch.as_tensor(x).to(device, non_blocking=True) for x in arrays)
         positions = self.positions(sig, training=True)
         logits = forward(tokens[:, :-1], positions=None if positions is None else positions[:, :-1])
         target, mask = tokens[:, 1:], answer[:, 1:]
-        loss = F.cross_entropy(logits[mask].float(), target[mask])
+        total = F.cross_entropy(logits[mask].float(), target[mask], reduction="sum")
         with torch.no_grad():
-            seq_acc = ((logits.argmax(-1) == target) | ~mask).all(1).float().mean()
-        return loss, seq_acc
+            right = ((logits.argmax(-1) == target) | ~mask).all(1).sum()
+        return LossTerms(total, mask.sum(), right, len(tokens))
 
     def test_set(self, size: int, seed: int, batch_size: int, lengths=None) -> dict[str, list]:
         """Seeded test sets: the training distribution ('id') and each operand length ('4 digits'; default: the

@@ -8,6 +8,8 @@ decoder-only model. :func:`pipeline_for` picks one.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,19 @@ def pipeline_for(cfg):
     if kind == "matrix":
         return Pipeline(cfg)
     raise ValueError(f"task {cfg.task['name']!r} is trained full-batch, without a pipeline")
+
+
+class LossTerms(NamedTuple):
+    """A batch's teacher-forced loss as sums, so that ranks holding parts of a batch add up to the whole batch.
+
+    total: summed cross-entropy over the target tokens; tokens: their number; right: sequences entirely
+    right; n: sequences. The batch mean is ``total / tokens``, its sequence accuracy ``right / n``.
+    """
+
+    total: torch.Tensor
+    tokens: torch.Tensor
+    right: torch.Tensor
+    n: int
 
 
 class Pipeline:
@@ -81,16 +96,22 @@ class Pipeline:
     def symbols(self) -> list[str]:
         return self.vocab.symbols
 
-    def loss(self, forward, arrays, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced cross-entropy over the target tokens, and the share of targets entirely right."""
-        src, tgt = (torch.from_numpy(x).to(device, non_blocking=True) for x in arrays)
+    @property
+    def fills(self) -> tuple:
+        """What pads each encoded array when batches of different lengths are joined."""
+        return self.vocab.pad_id, self.vocab.pad_id
+
+    def loss(self, forward, arrays, device) -> LossTerms:
+        """Teacher-forced cross-entropy over the target tokens (arrays: numpy or, pinned, torch)."""
+        src, tgt = (torch.as_tensor(x).to(device, non_blocking=True) for x in arrays)
         tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
         logits = forward(src, tgt_in)
-        pad = self.vocab.pad_id
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=pad)
+        mask = tgt_out != self.vocab.pad_id
+        total = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=self.vocab.pad_id,
+                                reduction="sum")
         with torch.no_grad():
-            seq_acc = ((logits.argmax(-1) == tgt_out) | (tgt_out == pad)).all(1).float().mean()
-        return loss, seq_acc
+            right = ((logits.argmax(-1) == tgt_out) | ~mask).all(1).sum()
+        return LossTerms(total, mask.sum(), right, len(src))
 
     def test_set(self, size: int, seed: int, batch_size: int) -> list:
         return build_test_set(self.task, size, seed, batch_size)

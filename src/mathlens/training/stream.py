@@ -1,12 +1,18 @@
 """Training batches: fresh problems for every batch (LAWT), or a fixed training set reshuffled each epoch.
 
-Both are driven by one seeded numpy Generator whose state goes into checkpoints, so a resumed run draws the
-same batches an uninterrupted run would have drawn.
+Both are driven by seeded numpy Generators whose states go into checkpoints, so a resumed run draws the same
+batches an uninterrupted run would have drawn. Under torchrun each rank makes only its part of every batch:
+fresh batches are the concatenation of ``train.data_streams`` independently seeded streams, dealt out to the
+ranks (stream s to rank s mod world); a fixed set's batch is cut by rows. One process with the same streams
+therefore trains on exactly the batches of N ranks, and a run can resume on another number of ranks.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..errors import UserError
+from .distributed import rank_and_world
 
 
 def seeded_rng(seed: int, stream: int) -> np.random.Generator:
@@ -14,27 +20,80 @@ def seeded_rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream])))
 
 
-class FreshStream:
-    """A new batch of problems at every step, generated and encoded in numpy."""
+def stream_rng(seed: int, s: int) -> np.random.Generator:
+    """Generator of training stream ``s`` (stream 0 is the single-process stream of every earlier run)."""
+    if s == 0:
+        return seeded_rng(seed, 1)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1, s])))
 
-    def __init__(self, pipe, batch_size: int, rng: np.random.Generator):
-        self.pipe, self.batch_size, self.rng = pipe, batch_size, rng
+
+def concat_batches(parts: list[tuple], fills: tuple) -> tuple:
+    """Row-concatenate encoded batches, right-padding shorter sequences with each array's fill value."""
+    if len(parts) == 1:
+        return parts[0]
+    out = []
+    for column, fill in zip(zip(*parts), fills):
+        width = max(x.shape[1] for x in column)
+        out.append(np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=fill)
+                                   for x in column]))
+    return tuple(out)
+
+
+class FreshStream:
+    """A new batch of problems at every step, generated and encoded in numpy.
+
+    The batch of ``batch_size`` rows is made of ``streams`` parts of near-equal size, part s drawn from
+    :func:`stream_rng` (seed, s); this rank makes the parts s with s mod world == rank.
+    """
+
+    def __init__(self, pipe, batch_size: int, seed: int, streams: int = 1):
+        rank, world = rank_and_world()
+        if world > streams:
+            raise UserError(f"train.data_streams: this run's batches come from {streams} stream(s), fewer than its "
+                            f"{world} ranks; start a run with train.data_streams >= {world} to use them all")
+        if batch_size < streams:
+            raise UserError(f"train.data_streams: {streams} streams cannot share a batch of {batch_size}; "
+                            f"use at most train.batch_size streams")
+        self.pipe, self.streams = pipe, streams
+        self.mine = list(range(rank, streams, world))
+        self.sizes = [batch_size // streams + (s < batch_size % streams) for s in range(streams)]
+        self.rngs = {s: stream_rng(seed, s) for s in self.mine}
 
     def next(self):
-        return self.pipe.encode(self.pipe.task.sample(self.batch_size, self.rng))
+        parts = [self.pipe.encode(self.pipe.task.sample(self.sizes[s], self.rngs[s])) for s in self.mine]
+        return concat_batches(parts, self.pipe.fills)
 
     def state(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}
+        """This rank's streams' generator states (:meth:`merge` joins those of all ranks for a checkpoint)."""
+        return {s: rng.bit_generator.state for s, rng in self.rngs.items()}
+
+    def merge(self, states: list[dict]) -> dict:
+        """The checkpoint form of every rank's :meth:`state`."""
+        merged = {}
+        for part in states:
+            merged.update(part)
+        if self.streams == 1:
+            return {"rng": merged[0]}
+        return {"streams": [merged[s] for s in range(self.streams)]}
 
     def restore(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["rng"]
+        states = [state["rng"]] if "rng" in state else state["streams"]
+        if len(states) != self.streams:
+            raise UserError(f"train.data_streams: the checkpoint holds {len(states)} streams, not {self.streams}")
+        for s, rng in self.rngs.items():
+            rng.bit_generator.state = states[s]
+
+    @staticmethod
+    def streams_in(state: dict) -> int:
+        return 1 if "rng" in state else len(state["streams"])
 
 
 class FixedStream:
     """A fixed set of ``size`` problems (drawn once from its own seed), cut into same-shape batches.
 
     Each epoch shuffles the problems inside each shape bucket, cuts them into batches and shuffles the batch
-    order. The checkpointed state is the RNG state at the start of the epoch plus the batch cursor.
+    order. The checkpointed state is the RNG state at the start of the epoch plus the batch cursor. Every rank
+    holds the whole set and the same plan, and takes every world-th row of each batch.
     """
 
     def __init__(self, pipe, batch_size: int, size: int, data_rng, rng):
@@ -64,10 +123,14 @@ class FixedStream:
             self._new_epoch()
         b, idx = self.plan[self.cursor]
         self.cursor += 1
-        return tuple(x[idx] for x in self.buckets[b])
+        rank, world = rank_and_world()
+        return tuple(x[idx[rank::world]] for x in self.buckets[b])
 
     def state(self) -> dict:
         return {"epoch_rng": self.epoch_state, "cursor": self.cursor}
+
+    def merge(self, states: list[dict]) -> dict:
+        return states[0]  # every rank follows the same plan
 
     def restore(self, state: dict) -> None:
         self.rng.bit_generator.state = state["epoch_rng"]
@@ -75,12 +138,13 @@ class FixedStream:
         self.cursor = state["cursor"]
 
 
-def make_stream(pipe, cfg):
+def make_stream(pipe, cfg, streams: int | None = None):
+    """The run's training stream; ``streams``: the fresh stream's number of parts (default: train.data_streams,
+    or one per rank when that is 0). A resumed run passes the number its checkpoint holds."""
     t = cfg.train
-    rng = seeded_rng(cfg.seed, 1)
     if t.dataset_size:
-        return FixedStream(pipe, t.batch_size, t.dataset_size, seeded_rng(cfg.seed, 3), rng)
-    return FreshStream(pipe, t.batch_size, rng)
+        return FixedStream(pipe, t.batch_size, t.dataset_size, seeded_rng(cfg.seed, 3), seeded_rng(cfg.seed, 1))
+    return FreshStream(pipe, t.batch_size, cfg.seed, streams or t.data_streams or rank_and_world()[1])
 
 
 def build_test_set(task, size: int, seed: int, batch_size: int) -> list:

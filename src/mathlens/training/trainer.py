@@ -4,6 +4,10 @@ A run directory holds ``config.toml``, ``checkpoint.safetensors`` (weights, opti
 states), ``metrics.jsonl`` (one JSON record per log or evaluation), ``tb/`` (TensorBoard events). On resume
 the metrics written after the checkpoint are dropped, so a run killed at any moment and resumed ends with the
 same records as an uninterrupted one.
+
+Under torchrun the model is wrapped in DistributedDataParallel: each rank makes its part of every batch, the
+loss is the batch's token mean over all ranks (so N ranks train exactly as one process on the same batches),
+evaluation is split between the ranks, and rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import checkpoint, transfer
+from . import checkpoint, distributed, transfer
 from .device import setup
 from .optim import lr_at, make_optimizer
 from .pipeline import pipeline_for
+from .prefetch import overlapped
 from .runlog import METRICS, RunLog, StopAtStepBoundary
 from .stream import make_stream
 
@@ -38,6 +43,9 @@ class Trainer:
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         t = cfg.train
         self.device, self.autocast = setup(t)
+        distributed.start(self.device)
+        self.rank, self.world = distributed.rank_and_world()
+        self.main = self.rank == 0
         self.pipe = pipeline_for(cfg)
         torch.manual_seed(cfg.seed)
         self.model = self.pipe.build_model().to(self.device)
@@ -45,13 +53,20 @@ class Trainer:
         # fine-tuning: start from another run's weights (with this run's own schedule)
         transfer.start_from(self.model, t, cfg.model.arch, fresh, self.pipe.symbols)
         self.optimizer = make_optimizer(self.model, cfg.optim)
-        self.stream = make_stream(self.pipe, cfg)
+        meta = None if fresh else checkpoint.read_meta(self.run_dir / CHECKPOINT)
+        streams = None if fresh or "rng" in meta["stream"] else len(meta["stream"].get("streams", [])) or None
+        self.stream = overlapped(make_stream(self.pipe, cfg, streams), t, self.device)
         self.tests = self.pipe.test_set(t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
         self.total_steps = math.ceil(t.max_examples / t.batch_size)
         self.step = self.examples = 0
         self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
         self.train_time = 0.0
-        self.forward = torch.compile(self.model) if t.compile else self.model
+        self.forward = self.model
+        if self.world > 1:  # same initial weights on every rank (DDP broadcasts rank 0's), own dropout masks
+            self.forward = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            torch.manual_seed(cfg.seed + 7919 * self.rank)
+        self.forward = torch.compile(self.forward) if t.compile else self.forward
         self.log = RunLog(self.run_dir, x_key="examples")
         if not fresh:
             self._resume()
@@ -60,38 +75,62 @@ class Trainer:
     def _resume(self):
         meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
         self.step, self.examples = meta["step"], meta["examples"]
-        self.window, self.train_time = meta["window"], meta["train_time"]
+        self.train_time = meta["train_time"]
+        # the saved window holds every rank's partial sums: rank 0 carries them, the others start from zero
+        self.window = meta["window"] if self.main else {"loss": 0.0, "acc": 0.0, "n": meta["window"]["n"]}
         self.stream.restore(meta["stream"])
-        torch.set_rng_state(extra["torch_rng"])
-        self.log.truncate(self.step)
+        rng = extra.get("torch_rng" if self.rank == 0 else f"torch_rng.{self.rank}")
+        if rng is not None:
+            torch.set_rng_state(rng)
+        else:  # a rank the saving run did not have
+            torch.manual_seed(self.cfg.seed + 7919 * self.rank + self.step)
+        if self.main:
+            self.log.truncate(self.step)
 
     def save(self):
-        meta = {"step": self.step, "examples": self.examples, "window": self.window,
-                "train_time": self.train_time, "stream": self.stream.state(), "done": self.done}
-        checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta,
-                        extra={"torch_rng": torch.get_rng_state()})
+        """Checkpoint (a collective under torchrun: every rank calls it, rank 0 writes)."""
+        w = self.window
+        sums = distributed.all_sum(torch.tensor([w["loss"], w["acc"]], dtype=torch.float64, device=self.device))
+        stream = self.stream.merge(distributed.gather(self.stream.state()))
+        rngs = distributed.gather(torch.get_rng_state())
+        if not self.main:
+            return
+        meta = {"step": self.step, "examples": self.examples, "window": {"loss": sums[0].item(),
+                "acc": sums[1].item(), "n": w["n"]}, "train_time": self.train_time, "stream": stream,
+                "done": self.done}
+        extra = {"torch_rng": rngs[0], **{f"torch_rng.{r}": s for r, s in enumerate(rngs) if r}}
+        checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta, extra=extra)
 
     @property
     def done(self) -> bool:
         return self.examples >= self.cfg.train.max_examples
 
     # ------------------------------------------------------------------------------------------ loop
-    def train_step(self, arrays):
+    def train_step(self, arrays, stop: bool) -> tuple[float, float, int, bool]:
+        """One optimiser step on this rank's part of a batch: (this rank's share of the batch's mean loss and
+        sequence accuracy, examples in the whole batch, whether any rank asked to stop)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.cfg.optim, self.total_steps)
         with self.autocast():
-            loss, seq_acc = self.pipe.loss(self.forward, arrays, self.device)
+            terms = self.pipe.loss(self.forward, arrays, self.device)
+        # the whole batch's counts (one small all-reduce, which also carries a Ctrl-C to every rank)
+        counts = torch.stack([terms.tokens.float(), torch.tensor(float(terms.n), device=self.device),
+                              torch.tensor(float(stop), device=self.device)])
+        tokens, n, stop_any = distributed.all_sum(counts).tolist()
+        # DDP averages gradients over ranks; scaling by world makes them those of the whole batch's token mean
+        loss = terms.total / max(tokens, 1.0) * self.world
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip)
         self.optimizer.step()
-        return loss.item(), seq_acc.item()
+        return terms.total.item() / max(tokens, 1.0), terms.right.item() / n, int(n), stop_any > 0
 
     def evaluate_now(self) -> dict:
-        summary, _ = self.pipe.evaluate(self.model, self.tests, self.device, self.autocast)
+        summary, _ = self.pipe.evaluate(self.model, self.tests, self.device, self.autocast)  # split by rank
         record = {"kind": "eval", "step": self.step, "examples": self.examples, **summary}
-        self.log(record)
+        if self.main:
+            self.log(record)
         return record
 
     def run(self) -> dict:
@@ -101,40 +140,45 @@ class Trainer:
         stops at once), so the resumed run continues exactly where this one stopped.
         """
         t = self.cfg.train
-        self.log.open(resume_at=self.examples)
+        if self.main:
+            self.log.open(resume_at=self.examples)
         last_eval = self.log.last("eval")
         self.model.train()
-        bar = tqdm(total=t.max_examples, initial=self.examples, unit="ex", unit_scale=True, disable=self.quiet,
-                   dynamic_ncols=True, desc=self.run_dir.name)
+        bar = tqdm(total=t.max_examples, initial=self.examples, unit="ex", unit_scale=True,
+                   disable=self.quiet or not self.main, dynamic_ncols=True, desc=self.run_dir.name)
         tick = time.perf_counter()  # start of the current log window; evaluation time is excluded
         paused = 0.0
         stop = StopAtStepBoundary()
+        stop_any = False
         try:
             while not self.done:
-                if stop.requested:
+                if stop_any:  # every rank learns of a Ctrl-C through the step's all-reduce, and stops here
                     self.save()
                     raise KeyboardInterrupt
                 arrays = self.stream.next()
-                loss, acc = self.train_step(arrays)
+                loss, acc, n, stop_any = self.train_step(arrays, stop.requested)
                 self.step += 1
-                self.examples += len(arrays[0])
+                self.examples += n
                 w = self.window
                 w["loss"], w["acc"], w["n"] = w["loss"] + loss, w["acc"] + acc, w["n"] + 1
-                bar.update(len(arrays[0]))
+                bar.update(n)
                 if self.step % t.log_every == 0:
                     now = time.perf_counter()
                     busy = max(now - tick - paused, 1e-9)
                     self.train_time += busy
                     rate = w["n"] * t.batch_size / busy
-                    self.log({"kind": "train", "step": self.step, "examples": self.examples,
-                              "loss": w["loss"] / w["n"], "seq_acc": w["acc"] / w["n"],
-                              "lr": self.optimizer.param_groups[0]["lr"], "examples_per_s": rate,
-                              "time": self.train_time})
-                    bar.set_postfix(loss=f"{w['loss'] / w['n']:.4f}", acc=f"{w['acc'] / w['n']:.3f}",
+                    sums = torch.tensor([w["loss"], w["acc"]], dtype=torch.float64, device=self.device)
+                    mean = distributed.all_sum(sums) / w["n"]
+                    if self.main:
+                        self.log({"kind": "train", "step": self.step, "examples": self.examples,
+                                  "loss": mean[0].item(), "seq_acc": mean[1].item(),
+                                  "lr": self.optimizer.param_groups[0]["lr"], "examples_per_s": rate,
+                                  "time": self.train_time})
+                    bar.set_postfix(loss=f"{mean[0].item():.4f}", acc=f"{mean[1].item():.3f}",
                                     ex_s=f"{rate:.0f}", test=f"{headline(last_eval):.3f}")
                     self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
                     tick, paused = time.perf_counter(), 0.0
-                if self.examples // t.eval_every > (self.examples - len(arrays[0])) // t.eval_every or self.done:
+                if self.examples // t.eval_every > (self.examples - n) // t.eval_every or self.done:
                     start = time.perf_counter()
                     last_eval = self.evaluate_now()
                     self.save()
@@ -143,4 +187,6 @@ class Trainer:
             stop.restore()
             bar.close()
             self.log.close()
+            if hasattr(self.stream, "close"):
+                self.stream.close()
         return last_eval
