@@ -24,7 +24,7 @@ from mathlens.tasks import REGISTRY
 from mathlens.training.pipeline import Pipeline
 from mathlens.training.stream import seeded_rng
 
-LAWT_TASKS = [name for name, cls in REGISTRY.items() if not cls.full_batch and name != "cotrain"]
+LAWT_TASKS = [name for name, cls in REGISTRY.items() if cls.pipeline == "matrix" and name != "cotrain"]
 
 
 # ------------------------------------------------------------------------------ LAWT's loop, written out
