@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
@@ -52,36 +52,34 @@ def save(path: Path, model, optimizer=None, meta: dict | None = None, extra: dic
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def read(path: Path) -> tuple[dict, dict]:
-    """(tensors, metadata) of a checkpoint, or a UserError saying what is wrong with the file."""
+def _metadata(path: Path) -> dict:
+    """The checkpoint's metadata, checked to be ours; a UserError naming the file otherwise."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: checkpoint not found")
     try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise UserError(f"{path}: not a readable checkpoint (truncated or corrupt: {e})") from None
     if metadata.get("format") != FORMAT:
         raise UserError(f"{path}: not a mathlens checkpoint (format {metadata.get('format')!r})")
+    return metadata
+
+
+def read(path: Path) -> tuple[dict, dict]:
+    """(tensors, metadata) of a checkpoint, or a UserError saying what is wrong with the file."""
+    metadata = _metadata(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"{path}: not a readable checkpoint (truncated or corrupt: {e})") from None
     return tensors, metadata
 
 
 def read_meta(path: Path) -> dict:
     """The JSON meta of a checkpoint (step, stream state...) without loading its tensors."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            metadata = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"{path}: not a readable checkpoint (truncated or corrupt: {e})") from None
-    if metadata.get("format") != FORMAT:
-        raise UserError(f"{path}: not a mathlens checkpoint (format {metadata.get('format')!r})")
-    return json.loads(metadata["meta"])
+    return json.loads(_metadata(path)["meta"])
 
 
 def load(path: Path, model, optimizer=None) -> tuple[dict, dict]:

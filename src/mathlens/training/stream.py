@@ -83,9 +83,12 @@ class FreshStream:
         for s, rng in self.rngs.items():
             rng.bit_generator.state = states[s]
 
-    @staticmethod
-    def streams_in(state: dict) -> int:
-        return 1 if "rng" in state else len(state["streams"])
+
+def streams_in(state: dict) -> int | None:
+    """Fresh streams a checkpoint's stream state holds (None for a fixed training set)."""
+    if "rng" in state:
+        return 1
+    return len(state["streams"]) if "streams" in state else None
 
 
 class FixedStream:

@@ -25,7 +25,7 @@ from .optim import lr_at, make_optimizer
 from .pipeline import pipeline_for
 from .prefetch import overlapped
 from .runlog import METRICS, RunLog, StopAtStepBoundary
-from .stream import make_stream
+from .stream import make_stream, streams_in
 
 CHECKPOINT = "checkpoint.safetensors"
 __all__ = ["CHECKPOINT", "METRICS", "Trainer"]
@@ -53,8 +53,8 @@ class Trainer:
         # fine-tuning: start from another run's weights (with this run's own schedule)
         transfer.start_from(self.model, t, cfg.model.arch, fresh, self.pipe.symbols)
         self.optimizer = make_optimizer(self.model, cfg.optim)
-        meta = None if fresh else checkpoint.read_meta(self.run_dir / CHECKPOINT)
-        streams = None if fresh or "rng" in meta["stream"] else len(meta["stream"].get("streams", [])) or None
+        # a resumed run keeps the streams it started with, whatever the number of ranks now
+        streams = None if fresh else streams_in(checkpoint.read_meta(self.run_dir / CHECKPOINT)["stream"])
         self.stream = overlapped(make_stream(self.pipe, cfg, streams), t, self.device)
         self.tests = self.pipe.test_set(t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
         self.total_steps = math.ceil(t.max_examples / t.batch_size)
