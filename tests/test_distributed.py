@@ -71,6 +71,30 @@ def test_two_ranks_match_one_process_and_resume_on_one():
             assert a["median_error"] == pytest.approx(b["median_error"], rel=1e-5)
 
 
+# unpadded addition: answers of different lengths, so the ranks hold different numbers of loss tokens
+UNPADDED_ADD = ["task.digits=2", "task.eval_digits=[3]", "task.width=0", "task.answer_width=0",
+                "task.separators=true", "model.layers=1", "model.d_model=16", "model.n_heads=2", "model.dropout=0",
+                "train.max_examples=640", "train.batch_size=32", "train.log_every=2", "train.eval_every=320",
+                "train.eval_size=40", "train.threads=1", "optim.lr=0.003", "optim.warmup=2"]
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch without gloo")
+def test_two_ranks_weigh_every_answer_token_as_one_process():
+    """The loss is the whole batch's token mean, not the mean of the ranks' means (which differ in tokens)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "mathlens", "train", "arith/add-3digit", "--out", "runs/ddp", "--quiet", *_sets(UNPADDED_ADD)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["train", "arith/add-3digit", "--out", "runs/ref", "--quiet",
+                 *_sets(UNPADDED_ADD + ["train.data_streams=2"])]) == 0
+    got, ref = _records("runs/ddp/metrics.jsonl"), _records("runs/ref/metrics.jsonl")
+    assert [(r["kind"], r["step"]) for r in got] == [(r["kind"], r["step"]) for r in ref] and len(got) == 12
+    for a, b in zip(got, ref):
+        for key in ("loss", "seq_acc", "acc", "digit_acc", "digit_acc_3d", "invalid_3d"):
+            if key in b:
+                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-9), (key, a, b)
+
+
 def test_streams_are_dealt_to_ranks_and_too_few_are_refused(monkeypatch):
     cfg = config_from_dict({"task": {"name": "transpose", "rows": 2}})
     pipe = Pipeline(cfg)
