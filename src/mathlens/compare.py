@@ -14,7 +14,7 @@ import pandas as pd
 from .errors import UserError
 from .evaluation.run_eval import latest_summary
 from .io import write_text
-from .run import Run
+from .run import Run, of_kind
 
 LEVELS = (0.5, 0.9, 0.99)
 
@@ -30,7 +30,7 @@ def headline(evals: pd.DataFrame) -> str | None:
 def curve(run: Run) -> tuple[pd.DataFrame, str, str]:
     """(evaluation records, x column, accuracy column) of a run; refuses a run with no evaluation yet."""
     metrics = run.metrics()
-    evals = metrics[metrics["kind"] == "eval"] if "kind" in metrics else metrics.iloc[0:0]
+    evals = of_kind(metrics, "eval")
     col = headline(evals)
     if not len(evals) or col is None:
         raise UserError(f"{run.path}: no evaluation in its metrics yet; train it first")

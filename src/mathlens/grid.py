@@ -90,7 +90,7 @@ def point_name(i: int, value) -> str:
 
 def point_row(run_dir: Path, key: str, value) -> dict:
     """One line of the comparison table from a run directory."""
-    from .run import Run
+    from .run import Run, of_kind
 
     run = Run(run_dir)
     metrics = run.metrics()
@@ -105,8 +105,8 @@ def point_row(run_dir: Path, key: str, value) -> dict:
         row.update({k: s[k] for k in ("mult_ffs", "mult_fcr") if k in s})
         row["grokked"] = s.get("steps_to_test_99") is not None
         row["key_freqs"] = " ".join(map(str, s.get("key_freqs") or []))
-    elif "kind" in metrics and (metrics["kind"] == "eval").any():
-        last = metrics[metrics["kind"] == "eval"].iloc[-1]
+    elif len(of_kind(metrics, "eval")):
+        last = of_kind(metrics, "eval").iloc[-1]
         # acc@5%... for matrix tasks; acc, acc_4d... (exact, by operand length) and digit_acc... for arithmetic
         row.update({k: last[k] for k in metrics.columns if k.startswith(("acc", "digit_acc"))})
         row["examples"] = int(last["examples"])

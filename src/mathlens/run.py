@@ -116,6 +116,11 @@ class Run:
         return analyze_fourier(self)
 
 
+def of_kind(metrics: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The records of one kind ('train', 'eval', 'measure') of a metrics frame; empty when it has none."""
+    return metrics[metrics["kind"] == kind] if "kind" in metrics else metrics.iloc[0:0]
+
+
 def load_run(path) -> Run:
     """The run in ``path`` as a :class:`Run` (config, model, metrics, records, analyses)."""
     return Run(path)

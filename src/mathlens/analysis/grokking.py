@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from ..io import write_json
+from ..run import of_kind
 from . import fourier
 from .progress import measure
 
@@ -27,8 +28,7 @@ def summary(metrics: pd.DataFrame, level: float = 0.99) -> dict:
     """Steps to train and test accuracy >= ``level`` (None: not reached), final accuracies and measures."""
     if "kind" not in metrics:
         return {}
-    evals = metrics[metrics["kind"] == "eval"]
-    measures = metrics[metrics["kind"] == "measure"]
+    evals, measures = of_kind(metrics, "eval"), of_kind(metrics, "measure")
     out = {"steps": int(evals["step"].iloc[-1]) if len(evals) else 0,
            f"steps_to_train_{round(level * 100)}": _first_step(evals, "train_acc", level),
            f"steps_to_test_{round(level * 100)}": _first_step(evals, "test_acc", level)}

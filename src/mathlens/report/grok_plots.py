@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..run import of_kind
 from .plots import plt
 
 
@@ -18,8 +19,7 @@ def _log_x(ax, steps):
 def grokking_curves(metrics: pd.DataFrame):
     """Accuracy and loss (train, test) against steps, and below them, on the same axis, FFS/FCR, Gini,
     restricted/excluded loss and the weight norm."""
-    evals = metrics[metrics["kind"] == "eval"]
-    meas = metrics[metrics["kind"] == "measure"]
+    evals, meas = of_kind(metrics, "eval"), of_kind(metrics, "measure")
     fig, axes = plt.subplots(5, 1, figsize=(10, 13), sharex=True, constrained_layout=True,
                              gridspec_kw={"height_ratios": [1.3, 1.3, 1, 1, 1]})
     ax = axes[0]
@@ -58,7 +58,7 @@ def grokking_curves(metrics: pd.DataFrame):
 
 def spectra(metrics: pd.DataFrame, steps: dict[str, int], prefix: str = ""):
     """Norms of the cos and sin components of the embedding per frequency, at the named steps (one row each)."""
-    meas = metrics[metrics["kind"] == "measure"].set_index("step")
+    meas = of_kind(metrics, "measure").set_index("step")
     rows = max(1, len(steps))
     fig, axes = plt.subplots(rows, 1, figsize=(10, 2.2 * rows), sharex=True, constrained_layout=True,
                              squeeze=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..evaluation.run_eval import latest_summary
 from ..io import write_text
-from ..run import Run
+from ..run import Run, of_kind
 from . import plots
 
 STYLE = """
@@ -106,14 +106,14 @@ def _matrix_sections(run, metrics, plot_dir) -> list[str]:
     if len(metrics):
         img = plots.save(plots.training_curves(metrics), plot_dir / "training_curves")
         parts.append("<h2>Training</h2>" + _img(img, "training curves"))
-        train = metrics[metrics["kind"] == "train"]
+        train = of_kind(metrics, "train")
         if len(train):
             parts.append(f"<p>{int(train['examples'].iloc[-1])} examples in {train['time'].iloc[-1]:.0f} s of "
                          f"training; median throughput {train['examples_per_s'].median():.0f} examples/s.</p>")
 
     summary = latest_summary(run)
-    if summary is None and "kind" in metrics and (metrics["kind"] == "eval").any():
-        summary = metrics[metrics["kind"] == "eval"].iloc[-1].dropna().to_dict()
+    if summary is None and len(of_kind(metrics, "eval")):
+        summary = of_kind(metrics, "eval").iloc[-1].dropna().to_dict()
         summary["source"] = "last periodic evaluation"
     if summary:
         acc = {k: v for k, v in summary.items() if k.startswith("acc@") or k == "invalid"}

@@ -8,12 +8,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..run import of_kind  # noqa: E402
+
 
 def training_curves(metrics: pd.DataFrame):
     """Loss, accuracy at each tolerance and throughput against training examples, one row of three panels."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
-    train = metrics[metrics["kind"] == "train"] if "kind" in metrics else metrics.iloc[0:0]
-    evals = metrics[metrics["kind"] == "eval"] if "kind" in metrics else metrics.iloc[0:0]
+    train, evals = of_kind(metrics, "train"), of_kind(metrics, "eval")
     ax = axes[0]
     if len(train):
         ax.plot(train["examples"], train["loss"], label="train loss")
