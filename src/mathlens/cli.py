@@ -426,11 +426,19 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except UserError as e:
-        print(f"mathlens: error: {e}", file=sys.stderr)
+        if _first_rank():  # under torchrun every rank meets the same mistake; one line says it
+            print(f"mathlens: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nmathlens: interrupted; the checkpoint is saved, run the same command to resume", file=sys.stderr)
+        if _first_rank():
+            print("\nmathlens: interrupted; the checkpoint is saved, run the same command to resume", file=sys.stderr)
         return 130
+
+
+def _first_rank() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 if __name__ == "__main__":
