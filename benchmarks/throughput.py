@@ -84,7 +84,7 @@ class PlainSeq2Seq(nn.Module):
         return self.out(self.core(s, t, tgt_mask=mask, tgt_is_causal=True))
 
 
-def best_rate(fn, steps: int, examples: int, device) -> float:
+def examples_per_s(fn, steps: int, examples: int, device) -> float:
     """Examples per second of ``steps`` calls of ``fn``."""
     start = time.perf_counter()
     for _ in range(steps):
@@ -153,8 +153,8 @@ def main():
         ours(), reference()
     rates = {"ours": 0.0, "plain": 0.0, "matmul": 0.0}
     for _ in range(args.rounds):
-        rates["ours"] = max(rates["ours"], best_rate(ours, args.steps, B, device))
-        rates["plain"] = max(rates["plain"], best_rate(reference, args.steps, B, device))
+        rates["ours"] = max(rates["ours"], examples_per_s(ours, args.steps, B, device))
+        rates["plain"] = max(rates["plain"], examples_per_s(reference, args.steps, B, device))
         rates["matmul"] = max(rates["matmul"], matmul_flops(device))
     split = time_split(ours) if device.type == "cpu" else None
     achieved = rates["ours"] * flops_per_example

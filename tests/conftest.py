@@ -11,6 +11,11 @@ TINY = ["task.rows=2", "model.enc_layers=1", "model.dec_layers=1", "model.d_mode
         "train.log_every=5", "train.threads=1", "optim.warmup=5", "eval.size=60", "eval.batch_size=30"]
 
 
+def set_args(overrides) -> list[str]:
+    """["a.b=1", ...] -> ["--set", "a.b=1", ...]: config overrides as `mathlens train` arguments."""
+    return [x for o in overrides for x in ("--set", o)]
+
+
 @pytest.fixture
 def tiny_overrides():
     return list(TINY)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import set_args
 
 from mathlens import tasks
 from mathlens.cli import main
@@ -168,12 +169,9 @@ TINY_ADD = ["task.digits=2", "task.eval_digits=[3]", "task.width=3", "task.answe
             "train.eval_every=320", "train.eval_size=40", "train.threads=1", "eval.size=50"]
 
 
-def _sets(items):
-    return [x for item in items for x in ("--set", item)]
-
 
 def test_train_eval_analyze_on_a_tiny_run(capsys):
-    assert main(["train", "arith/add-3digit", "--out", "runs/a", "--quiet", *_sets(TINY_ADD)]) == 0
+    assert main(["train", "arith/add-3digit", "--out", "runs/a", "--quiet", *set_args(TINY_ADD)]) == 0
     assert "acc_3d" in capsys.readouterr().out
     assert main(["eval", "runs/a", "--digits", "1,3", "--size", "30"]) == 0
     out = capsys.readouterr().out
@@ -232,9 +230,9 @@ def test_an_abacus_run_resumed_midway_ends_with_the_same_metrics():
     from pathlib import Path
 
     tiny = TINY_ADD + ["model.positions=abacus", "model.dropout=0.1", "train.max_examples=1280"]
-    assert main(["train", "arith/add-3digit", "--out", "runs/ref", "--quiet", *_sets(tiny)]) == 0
+    assert main(["train", "arith/add-3digit", "--out", "runs/ref", "--quiet", *set_args(tiny)]) == 0
     half = [o for o in tiny if not o.startswith("train.max_examples")] + ["train.max_examples=640"]
-    assert main(["train", "arith/add-3digit", "--out", "runs/two", "--quiet", *_sets(half)]) == 0
+    assert main(["train", "arith/add-3digit", "--out", "runs/two", "--quiet", *set_args(half)]) == 0
     assert main(["train", "runs/two", "--set", "train.max_examples=1280", "--quiet"]) == 0
 
     def records(run):

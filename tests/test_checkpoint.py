@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import set_args
 
 from mathlens.cli import main
 from mathlens.config import ModelConfig
@@ -51,7 +52,7 @@ def test_missing_truncated_and_foreign_files(tmp_path):
 
 
 def test_cli_on_truncated_checkpoint_damages_nothing(tiny_overrides, capsys):
-    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    sets = set_args(tiny_overrides)
     assert main(["train", "quickstart", "--out", "runs/t", "--quiet", *sets]) == 0
     ck = Path("runs/t/checkpoint.safetensors")
     data = ck.read_bytes()

@@ -1,18 +1,15 @@
 """`mathlens compare`: curves, examples to each accuracy and OOD tables of several runs, side by side."""
 
 import pandas as pd
+from conftest import set_args
 
 from mathlens.cli import main
-
-
-def _sets(items):
-    return [x for item in items for x in ("--set", item)]
 
 
 def test_compare_two_runs_with_ood_tables(tiny_overrides, capsys):
     tiny = [o for o in tiny_overrides if not o.startswith("task.rows")] + ["task.rows=2"]
     for name, coeffs in (("uni", "uniform"), ("gau", "gaussian")):
-        assert main(["train", "quickstart", "--out", f"runs/{name}", "--quiet", *_sets(tiny),
+        assert main(["train", "quickstart", "--out", f"runs/{name}", "--quiet", *set_args(tiny),
                      "--set", f'task.coeffs="{coeffs}"']) == 0
         assert main(["eval", f"runs/{name}", "--ood", "uniform,gaussian", "--size", "20"]) == 0
     capsys.readouterr()

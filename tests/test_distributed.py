@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch.distributed as dist
+from conftest import set_args
 
 from mathlens.cli import main
 from mathlens.config import config_from_dict
@@ -22,9 +23,6 @@ SMALL = ["task.rows=2", "model.enc_layers=1", "model.dec_layers=1", "model.d_mod
          "train.threads=1", "optim.warmup=5", "optim.schedule=constant", "optim.lr=0.003"]
 
 
-def _sets(overrides):
-    return [x for o in overrides for x in ("--set", o)]
-
 
 def _records(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
@@ -34,7 +32,7 @@ def _records(path):
 def test_two_ranks_match_one_process_and_resume_on_one():
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "mathlens", "train", "quickstart", "--out", "runs/ddp", "--quiet",
-           *_sets(SMALL + ["train.max_examples=1920"])]
+           *set_args(SMALL + ["train.max_examples=1920"])]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("trained 1920 examples") == 1  # rank 0 speaks for both
@@ -51,7 +49,7 @@ def test_two_ranks_match_one_process_and_resume_on_one():
     assert main(["train", "runs/ddp", "--quiet", "--set", "train.max_examples=3200"]) == 0
     # the reference: one process, the same two streams, 3200 examples straight through
     assert main(["train", "quickstart", "--out", "runs/ref", "--quiet",
-                 *_sets(SMALL + ["train.max_examples=3200", "train.data_streams=2"])]) == 0
+                 *set_args(SMALL + ["train.max_examples=3200", "train.data_streams=2"])]) == 0
 
     got, ref = _records(run / "metrics.jsonl"), _records("runs/ref/metrics.jsonl")
     assert [(r["kind"], r["step"], r["examples"]) for r in got] == [(r["kind"], r["step"], r["examples"])
@@ -82,11 +80,11 @@ UNPADDED_ADD = ["task.digits=2", "task.eval_digits=[3]", "task.width=0", "task.a
 def test_two_ranks_weigh_every_answer_token_as_one_process():
     """The loss is the whole batch's token mean, not the mean of the ranks' means (which differ in tokens)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "mathlens", "train", "arith/add-3digit", "--out", "runs/ddp", "--quiet", *_sets(UNPADDED_ADD)]
+           "-m", "mathlens", "train", "arith/add-3digit", "--out", "runs/ddp", "--quiet", *set_args(UNPADDED_ADD)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert main(["train", "arith/add-3digit", "--out", "runs/ref", "--quiet",
-                 *_sets(UNPADDED_ADD + ["train.data_streams=2"])]) == 0
+                 *set_args(UNPADDED_ADD + ["train.data_streams=2"])]) == 0
     got, ref = _records("runs/ddp/metrics.jsonl"), _records("runs/ref/metrics.jsonl")
     assert [(r["kind"], r["step"]) for r in got] == [(r["kind"], r["step"]) for r in ref] and len(got) == 12
     for a, b in zip(got, ref):
@@ -116,10 +114,10 @@ def test_streams_are_dealt_to_ranks_and_too_few_are_refused(monkeypatch):
 def test_overlapped_generation_trains_on_the_same_batches(tiny_overrides):
     """train.overlap=on (the CUDA default: next batch made in a thread) changes nothing but speed, resume too."""
     base = tiny_overrides + ["optim.schedule=constant"]  # so that raising max_examples keeps the schedule
-    assert main(["train", "quickstart", "--out", "runs/inline", "--quiet", *_sets(base)]) == 0
+    assert main(["train", "quickstart", "--out", "runs/inline", "--quiet", *set_args(base)]) == 0
     half = [o for o in base if not o.startswith("train.max_examples")] + ["train.overlap=on"]
     assert main(["train", "quickstart", "--out", "runs/overlap", "--quiet",
-                 *_sets(half + ["train.max_examples=640"])]) == 0
+                 *set_args(half + ["train.max_examples=640"])]) == 0
     assert main(["train", "runs/overlap", "--quiet", "--set", "train.max_examples=1280"]) == 0
     a, b = _records("runs/inline/metrics.jsonl"), _records("runs/overlap/metrics.jsonl")
     assert len(a) == len(b) > 4

@@ -2,17 +2,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from conftest import set_args
 
 from mathlens.cli import main
 from mathlens.run import load_run
 
 
-def _sets(overrides):
-    return [x for o in overrides for x in ("--set", o)]
-
-
 def test_train_eval_report(tiny_overrides, capsys):
-    assert main(["train", "quickstart", "--out", "runs/tiny", "--quiet", *_sets(tiny_overrides)]) == 0
+    assert main(["train", "quickstart", "--out", "runs/tiny", "--quiet", *set_args(tiny_overrides)]) == 0
     run = Path("runs/tiny")
     for name in ["config.toml", "checkpoint.safetensors", "metrics.jsonl"]:
         assert (run / name).exists(), name
@@ -48,16 +45,16 @@ def test_train_eval_report(tiny_overrides, capsys):
 
 def test_same_seed_same_run(tiny_overrides):
     for out in ("runs/a", "runs/b"):
-        assert main(["train", "quickstart", "--out", out, "--quiet", *_sets(tiny_overrides)]) == 0
+        assert main(["train", "quickstart", "--out", out, "--quiet", *set_args(tiny_overrides)]) == 0
     a = [json.loads(x) for x in Path("runs/a/metrics.jsonl").read_text().splitlines()]
     b = [json.loads(x) for x in Path("runs/b/metrics.jsonl").read_text().splitlines()]
     assert [r.get("loss") for r in a] == [r.get("loss") for r in b]
 
 
 def test_existing_run_with_other_config_is_refused(tiny_overrides, capsys):
-    assert main(["train", "quickstart", "--out", "runs/x", "--quiet", *_sets(tiny_overrides)]) == 0
+    assert main(["train", "quickstart", "--out", "runs/x", "--quiet", *set_args(tiny_overrides)]) == 0
     before = Path("runs/x/config.toml").read_text()
-    assert main(["train", "quickstart", "--out", "runs/x", *_sets(tiny_overrides), "--set", "optim.lr=0.5"]) == 2
+    assert main(["train", "quickstart", "--out", "runs/x", *set_args(tiny_overrides), "--set", "optim.lr=0.5"]) == 2
     assert "another config" in capsys.readouterr().err
     assert main(["train", "runs/x", "--set", "model.d_model=32"]) == 2
     assert "cannot change" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import set_args
 
 from mathlens import tasks
 from mathlens.analysis.failures import best_threshold, failure_predictor, retained_table
@@ -73,7 +74,7 @@ def test_failures_command_and_notebook_api(tiny_overrides, capsys):
     from mathlens import load_run
     from mathlens.cli import main
 
-    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    sets = set_args(tiny_overrides)
     assert main(["train", "quickstart", "--out", "runs/t", "--quiet", *sets]) == 0
     run = load_run("runs/t")
     with pytest.raises(Exception, match="no evaluation records yet"):
@@ -95,7 +96,7 @@ def test_report_renders_in_headless_chromium(tiny_overrides, tmp_path):
         pytest.skip("no Chromium on this machine: the report's rendering is not checked")
     from mathlens.cli import main
 
-    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    sets = set_args(tiny_overrides)
     assert main(["train", "quickstart", "--out", "runs/r", "--quiet", *sets]) == 0
     assert main(["eval", "runs/r", "--size", "40"]) == 0
     assert main(["analyze", "runs/r", "failures"]) == 0
@@ -125,7 +126,7 @@ def test_modular_wrong_answers_are_matched_to_nearby_formulas():
 def test_failures_of_an_eigenvalue_run_plot_predicted_against_true(tiny_overrides):
     from mathlens.cli import main
 
-    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    sets = set_args(tiny_overrides)
     assert main(["train", "cpu/eigenvalues-5x5", "--out", "runs/e", "--quiet", *sets]) == 0
     assert main(["eval", "runs/e", "--size", "30"]) == 0
     assert main(["analyze", "runs/e", "failures"]) == 0

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from conftest import set_args
 
 from mathlens.cli import main
 
@@ -9,7 +10,7 @@ pytest.importorskip("submitit", reason="the cluster extra: pip install 'mathlens
 
 
 def test_two_point_grid_through_submitit(tiny_overrides, capsys):
-    sets = [x for o in tiny_overrides for x in ("--set", o)]
+    sets = set_args(tiny_overrides)
     argv = ["grid", "quickstart", "--vary", "optim.lr=0.001,0.003", "--out", "runs/g", "--launcher",
             "submitit-local", *sets]
     assert main(argv) == 0

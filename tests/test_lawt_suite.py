@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import set_args
 
 from mathlens import tasks
 from mathlens.cli import main
@@ -25,9 +26,6 @@ TINY_EV = ["task.name=\"eigenvalues\"", "task.rows=3", "encoding.input=\"P1000\"
            "train.max_examples=256", "train.batch_size=32", "train.eval_every=256", "train.eval_size=20",
            "train.log_every=4", "train.threads=1", "optim.warmup=2", "eval.batch_size=20"]
 
-
-def _sets(overrides):
-    return [x for o in overrides for x in ("--set", o)]
 
 
 # ------------------------------------------------------------------------------------------------ tasks
@@ -138,7 +136,7 @@ def test_beam_of_one_is_greedy_and_scores_match_teacher_forcing():
 
 @pytest.fixture
 def ev_run():
-    assert main(["train", "quickstart", "--out", "runs/ev", "--quiet", *_sets(TINY_EV)]) == 0
+    assert main(["train", "quickstart", "--out", "runs/ev", "--quiet", *set_args(TINY_EV)]) == 0
     return Path("runs/ev")
 
 
@@ -170,7 +168,7 @@ def test_ood_table_and_beam(ev_run, capsys):
 def test_fine_tune_to_a_larger_matrix_extends_positions_and_maps_tokens(ev_run, capsys):
     bigger = [*TINY_EV, "task.rows=4", "optim.lr=3e-4"]
     assert main(["train", "quickstart", "--from", str(ev_run), "--out", "runs/ev4", "--quiet",
-                 *_sets([*bigger, "train.max_examples=32"])]) == 0
+                 *set_args([*bigger, "train.max_examples=32"])]) == 0
     old = Run(ev_run)
     new = Run("runs/ev4")
     assert new.cfg.train.init_parts == ["embed", "pos", "blocks", "unembed"]
@@ -185,21 +183,21 @@ def test_fine_tune_to_a_larger_matrix_extends_positions_and_maps_tokens(ev_run, 
     assert torch.allclose(dst["embed.weight"][vn.index["+"]], src["embed.weight"][vo.index["+"]], atol=1e-2)
     assert torch.allclose(dst["encoder.blocks.0.mlp.W_in.weight"], src["encoder.blocks.0.mlp.W_in.weight"], atol=1e-2)
     assert main(["train", "quickstart", "--from", str(ev_run), "--out", "runs/wide", "--quiet",
-                 *_sets([*bigger, "model.d_model=32"])]) == 2
+                 *set_args([*bigger, "model.d_model=32"])]) == 2
     err = capsys.readouterr().err
     assert "train.init_from:" in err and "is (" in err and "the models must match" in err
     assert not Path("runs/wide/checkpoint.safetensors").exists()
-    assert main(["train", "quickstart", "--from", "runs/nowhere", "--out", "runs/x", *_sets(bigger)]) == 2
+    assert main(["train", "quickstart", "--from", "runs/nowhere", "--out", "runs/x", *set_args(bigger)]) == 2
     assert "runs/nowhere: not a run directory" in capsys.readouterr().err
     assert main(["train", "quickstart", "--from", str(ev_run), "--out", "runs/deep", "--quiet",
-                 *_sets([*bigger, "model.enc_layers=2"])]) == 2
+                 *set_args([*bigger, "model.enc_layers=2"])]) == 2
     assert "has no encoder.blocks.1" in capsys.readouterr().err
 
 
 def test_cotrain_run_trains_and_reports_each_task(tiny_overrides, capsys):
     sets = [*tiny_overrides, "task.name=\"cotrain\"", "task.tasks=\"TE\"", "train.max_examples=320",
             "encoding.input=\"P1000\"", "encoding.output=\"P1000\""]
-    assert main(["train", "quickstart", "--out", "runs/co", "--quiet", *_sets(sets)]) == 0
+    assert main(["train", "quickstart", "--out", "runs/co", "--quiet", *set_args(sets)]) == 0
     assert main(["eval", "runs/co", "--size", "40"]) == 0
     out = capsys.readouterr().out
     assert "per task, acc@5%:" in out and "<T>" in out and "<E>" in out

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import set_args
 
 from mathlens.cli import main
 
@@ -24,7 +25,7 @@ def _records(path):
 def test_stopped_run_resumes_to_the_same_metrics(tiny_overrides, sig, code):
     """SIGKILL: resume from the last periodic checkpoint. SIGINT (Ctrl-C): save on the spot, exit 130."""
     overrides = tiny_overrides + ["train.max_examples=6400"]
-    sets = [x for o in overrides for x in ("--set", o)]
+    sets = set_args(overrides)
     assert main(["train", "quickstart", "--out", "runs/ref", "--quiet", *sets]) == 0
 
     cmd = [sys.executable, "-m", "mathlens", "train", "quickstart", "--out", "runs/killed", "--quiet", *sets]
