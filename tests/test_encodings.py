@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,62 @@ def test_decimal_parts_match_printf_everywhere():
         mant, ex = ("%.2e" % abs(xi)).split("e")
         assert (mi, ei) == (int(mant.replace(".", "")), int(ex) - 2), xi
         assert ni == (xi < 0)
+
+
+def near_ties(exponents) -> np.ndarray:
+    """Values on and one ulp either side of every rounding tie (m + 0.5) * 10^e of a 3-digit mantissa m,
+    both signs: where a rounding done in floating point, not as printf does it, goes wrong."""
+    ties = ((np.arange(100, 1000)[:, None] + 0.5) * 10.0 ** np.asarray(exponents)[None, :]).ravel()
+    ties = ties[np.isfinite(ties)]
+    x = np.concatenate([ties, np.nextafter(ties, 0), np.nextafter(ties, np.inf)])
+    return np.concatenate([x, -x])
+
+
+def lawt_tokens(name: str, x: float) -> str:
+    """One number as LAWT writes it, with Python's own printf and arithmetic (the reference the encodings
+    must match to the token)."""
+    if name == "FP15":
+        if abs(x) > 1e9:
+            return "NaN" if x > 0 else "-NaN"
+        v = abs(x) * 10**7
+        if v == 0:
+            return "N0e0"
+        e = max(int(math.log10(v)), 0)
+        m = int(v * 10 ** (2 - e) + 0.5)
+        m, e = (100, e + 1) if m == 1000 else (m, e)
+        if e >= 16:
+            return "NaN" if x > 0 else "-NaN"
+        return f"N{'-' if x < 0 and m else ''}{m}e{e}"
+    mant, ex = ("%.2e" % abs(x)).split("e")
+    m, e = int(mant.replace(".", "")), int(ex) - 2
+    if e < -100:  # LAWT flushes to zero below E-100
+        m = 0
+    if m == 0:
+        return {"P10": "+ 0 E0", "P1000": "+ 0 E0", "B1999": "N0 E0"}[name]
+    sign = "-" if x < 0 else "+"
+    if name == "P10":
+        return f"{sign} {' '.join(str(m))} E{e}"
+    if name == "P1000":
+        return f"{sign} {m} E{e}"
+    return f"N{'-' if x < 0 else ''}{m} E{e}"
+
+
+@pytest.mark.parametrize("name", ["P10", "P1000", "B1999", "FP15"])
+def test_values_around_rounding_ties_are_written_exactly_as_lawt(name):
+    enc = encodings.get(name)
+    # every FP15 exponent; for the others every fourth exponent and the flush-to-zero edge (E-100)
+    x = near_ties(range(-16, 10) if name == "FP15" else [*range(-104, 100, 4), -101, -99, -98])
+    x = np.concatenate([x, 10.0 ** np.arange(-9, 10), np.nextafter(10.0 ** np.arange(-9, 10), 0)])
+    ids = enc.encode(x)
+    got = [" ".join(enc.vocab[i] for i in row if i >= 0) for row in ids.reshape(len(x), -1)]
+    wrong = [(v, g, lawt_tokens(name, v)) for v, g in zip(x, got) if g != lawt_tokens(name, v)]
+    assert not wrong, f"{len(wrong)} of {len(x)} differ, e.g. {wrong[:3]}"
+
+
+def test_the_tie_cases_found_in_review():
+    assert " ".join(encodings.get("P10").tokens(0.09995)) == "+ 9 9 9 E-4"  # printf: 9.99e-02
+    assert encodings.get("P10").tokens(9.995e-99) == ["+", "0", "E0"]  # printf 9.99e-99: below E-100, zero
+    assert encodings.get("FP15").tokens(1.025) == ["N103e7"]
 
 
 @pytest.mark.parametrize("name", ["P10", "P1000", "B1999"])

@@ -30,11 +30,35 @@ def test_eigenvector_properties_of_hand_built_predictions():
     assert records["error"].iloc[0] < 1e-9 and (records["error"].iloc[1:] > 0.05).all()
     table = retained_table(records, (0.05,)).set_index("property")
     assert table.loc["full solution", "all@0.05"] == pytest.approx(1 / 3)
-    assert table.loc["eigenvalues", "wrong@0.05"] == 1.0 and table.loc["unit norms", "wrong@0.05"] == 1.0
+    # the author's unit norms look at rows and columns: the skewed V's rows are no longer unit vectors
+    assert table.loc["eigenvalues", "wrong@0.05"] == 1.0 and table.loc["unit norms", "wrong@0.05"] == 0.5
     assert table.loc["orthogonality", "all@0.05"] == pytest.approx(2 / 3)
     assert table.loc["orthogonality", "wrong@0.05"] == 0.5
     cond = records["pred_cond"].to_numpy()
     assert cond[0] == pytest.approx(1) and cond[1] == pytest.approx(1) and cond[2] > 2
+
+
+def test_eigenvector_properties_are_the_authors():
+    """The author's err2/err3/err4 (LAWT's failure notebook): V = Q + 0.002 N keeps orthogonality at 1% (max
+    |cos| of consecutive eigenvectors), where the stricter ||V^T V - I||_1 / n mostly does not."""
+    task = tasks.get("eigenvectors", rows=5)
+    rng = np.random.default_rng(3)
+    p = task.sample(2000, rng)
+    exact = task.target_matrix(p)
+    noisy = exact.copy()
+    noisy[:, 1:] += 0.002 * rng.standard_normal(noisy[:, 1:].shape)
+    props = task.properties(p, noisy)
+    assert np.mean(props["orthogonality"] < 0.01) > 0.95
+    assert np.mean(props["V^T V = I (strict)"] < 0.01) < 0.5
+    assert np.mean(props["unit norms"] < 0.01) > 0.95 and (props["eigenvalues"] == 0).all()
+    # err4 by hand for one V: consecutive columns and rows, the last with the first
+    v = noisy[0, 1:]
+    cos = [abs(a @ b) / np.linalg.norm(a) / np.linalg.norm(b) for w in (v, v.T) for a, b in zip(w, np.roll(w, -1, 0))]
+    assert props["orthogonality"][0] == pytest.approx(max(cos))
+    # err2 compares the eigenvalues as written with the true ones, in the target's order
+    swapped = exact.copy()
+    swapped[:, 0] = exact[:, 0, ::-1]
+    assert (task.properties(p, swapped)["eigenvalues"] > 0.05).mean() > 0.99
 
 
 def test_eigenvalue_and_inverse_properties():
@@ -51,6 +75,10 @@ def test_eigenvalue_and_inverse_properties():
     h[1] += np.triu(np.ones((3, 3)), 1)  # no longer symmetric
     props = inv.properties(q, h)
     assert props["symmetric"][0] < 1e-9 < props["symmetric"][1] and props["H M = I"][0] < 1e-9
+    # the author's err2 for inversion: sum|H - M^-1| / sum|M^-1|
+    m_inv = np.linalg.inv(q["input"])
+    assert props["close to M^-1"][0] < 1e-9
+    assert props["close to M^-1"][1] == pytest.approx(np.abs(h[1] - m_inv[1]).sum() / np.abs(m_inv[1]).sum())
 
 
 def test_predictor_beats_the_majority_when_failures_follow_one_feature():
@@ -131,7 +159,7 @@ def test_failures_of_an_eigenvalue_run_plot_predicted_against_true(tiny_override
     assert main(["eval", "runs/e", "--size", "30"]) == 0
     assert main(["analyze", "runs/e", "failures"]) == 0
     out = pd.read_csv("runs/e/analysis/failures/retained.csv")
-    assert out["property"].tolist() == ["full solution", "sorted", "sum = trace"]
+    assert out["property"].tolist() == ["full solution", "sorted", "values in any order", "sum = trace"]
     from mathlens import load_run
     from mathlens.analysis.failures import eigenvalues_of_records
 

@@ -95,7 +95,7 @@ def test_multiplicative_basis_reveals_a_discrete_log_frequency():
     E[1:, 1] = np.sin(2 * np.pi * 5 * log[1:] / (P - 1))
     mult = fourier.multiplicative_embedding(E, P)
     assert fourier.key_frequencies(mult, P - 1) == [5]
-    assert fourier.ffs(mult, P - 1) == pytest.approx(2 / 94)
+    assert fourier.ffs(mult, P - 1) == pytest.approx(2 / 95)  # 95 non-constant components over Z_96 (Nyquist included)
     assert fourier.ffs(E, P) > 0.3  # the same embedding looks dense in the additive basis
 
 
@@ -107,3 +107,92 @@ def test_fourier_2d_finds_the_frequency_of_a_logit_table():
     _, labels = fourier.fourier_basis(P)
     top = {(labels[i], labels[j]) for i, j in zip(*np.unravel_index(np.argsort(norms, None)[-2:], norms.shape))}
     assert top == {("cos12", "cos12"), ("sin12", "sin12")}
+
+
+def legendre(p=P):
+    """(p,) Legendre symbol of each residue: 0, then +1 for squares, -1 otherwise."""
+    squares = {x * x % p for x in range(1, p)}
+    return np.array([0.0] + [1.0 if r in squares else -1.0 for r in range(1, p)])
+
+
+def test_the_nyquist_component_of_the_multiplicative_basis_is_measured():
+    # The Legendre symbol is (-1)^i in discrete-log order: the Nyquist frequency (p-1)/2 of Z_{p-1}, alone.
+    E = legendre()[:, None] * np.random.default_rng(0).normal(size=(1, 16))
+    mult = fourier.multiplicative_embedding(E, P)
+    n = P - 1
+    assert fourier.key_frequencies(mult, n) == [n // 2]
+    assert fourier.ffs(mult, n) == pytest.approx(1 / (n - 1))  # one of the 95 non-constant components
+    assert np.isnan(fourier.fcr(mult, n))  # the Nyquist cosine has no sine to pair with
+    norms = fourier.frequency_norms(mult, n)
+    assert norms[-1] == pytest.approx(np.linalg.norm(mult)) and norms[:-1].max() < 1e-9
+    basis, labels = fourier.fourier_basis(n)
+    assert basis.shape == (n, n) and labels[-1] == f"cos{n // 2}"
+    assert np.allclose(basis @ basis.T, np.eye(n))
+
+
+@pytest.mark.parametrize("kind", ["constant", "zeros", "constant float32"])
+def test_structureless_embeddings_read_as_no_structure(kind):
+    E = {"constant": np.full((P, 8), 0.37), "zeros": np.zeros((P, 8)),
+         "constant float32": np.full((P, 8), 0.37, dtype=np.float32)}[kind]
+    assert fourier.ffs(E, P) == 0.0  # was 0.625 for the constant: rounding noise read as structure
+    assert np.isnan(fourier.fcr(E, P))
+    assert fourier.key_frequencies(E, P) == []
+    assert fourier.structureless(E, P)
+    assert fourier.spectrum_gini(E, P) == 0.0
+    # a real frequency on top of a large constant still counts, and rounding noise around it does not
+    E2 = np.full((P, 8), 100.0) + embedding({4: (1, 1)}, d=8)
+    assert fourier.ffs(E2, P) == pytest.approx(2 / 96) and fourier.key_frequencies(E2, P) == [4]
+
+
+def multiplicative_logits(keys, x, y, p=P, scale=30.0):
+    """Logits of an exact discrete-log Fourier solution of x*y mod p: cos(w_k (log c - log z)) over z != 0."""
+    order = fourier.discrete_log_order(p)
+    log = np.zeros(p, dtype=int)
+    log[order] = np.arange(p - 1)
+    c = x * y % p
+    out = np.zeros((len(x), p))
+    out[:, 1:] = scale * sum(np.cos(2 * np.pi * k * (log[c][:, None] - log[1:][None, :]) / (p - 1)) for k in keys)
+    return out, c
+
+
+def test_restricted_and_excluded_loss_in_the_multiplicative_basis():
+    x, y = np.divmod(np.arange(P * P), P)
+    keys = [7, 20, 33, 48]  # 48: the Nyquist frequency of Z_96
+    logits, answers = multiplicative_logits(keys, x, y)
+    nonzero = answers != 0
+    full = fourier.cross_entropy(logits[nonzero], answers[nonzero])
+    assert full < 1e-6
+    assert fourier.restricted_loss(logits, answers, keys, P, "multiplicative") == pytest.approx(full, abs=1e-6)
+    assert fourier.excluded_loss(logits, answers, keys, P, "multiplicative") > np.log(P - 1) - 0.1
+    # the additive basis's directions (what products were measured with before) miss this solution: removing
+    # them leaves it intact
+    assert fourier.excluded_loss(logits[nonzero], answers[nonzero], keys, P) < 0.01
+    with pytest.raises(ValueError, match="basis"):
+        fourier.restricted_loss(logits, answers, keys, P, "log")
+
+
+def test_progress_measures_of_a_product_use_the_multiplicative_basis():
+    import torch
+
+    from mathlens.analysis.progress import measure
+    from mathlens.tasks.modular import get_task
+
+    task = get_task(p=P, formula="x*y")
+    data = task.dataset()
+    E = np.zeros((P + 1, 4))
+    order = fourier.discrete_log_order(P)
+    E[order, 0] = np.cos(2 * np.pi * 7 * np.arange(P - 1) / (P - 1))  # frequency 7 of the discrete log
+    E[order, 1] = np.sin(2 * np.pi * 7 * np.arange(P - 1) / (P - 1))
+
+    class Embedded(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.token_embedding = torch.nn.Parameter(torch.tensor(E))
+
+    logits, _ = multiplicative_logits([7], data["x"], data["y"])
+    record = measure(Embedded(), task, data, np.arange(len(data["answer"])), logits=logits)
+    assert record["loss_basis"] == "multiplicative" and record["mult_key_freqs"] == [7]
+    nonzero = data["answer"] != 0
+    full = fourier.cross_entropy(logits[nonzero], data["answer"][nonzero])
+    assert record["restricted_loss"] == pytest.approx(full, abs=1e-6)  # the logits lie along frequency 7
+    assert record["excluded_loss"] > np.log(P - 1) - 0.1

@@ -29,14 +29,15 @@ def spectrum_measures(embedding: np.ndarray, n: int, prefix: str = "") -> dict:
     """FFS, FCR, Gini, key frequencies and the (alpha, beta) spectrum of ``embedding[:n]`` over Z_n."""
     alpha, beta = fourier.component_norms(embedding, n)
     return {f"{prefix}ffs": fourier.ffs(embedding, n, EPS), f"{prefix}fcr": fourier.fcr(embedding, n, EPS),
-            f"{prefix}gini": fourier.gini(np.hypot(alpha, beta)),
+            f"{prefix}gini": fourier.spectrum_gini(embedding, n),
             f"{prefix}key_freqs": fourier.key_frequencies(embedding, n, KEY_SHARE),
             f"{prefix}alpha": np.round(alpha, 5).tolist(), f"{prefix}beta": np.round(beta, 5).tolist()}
 
 
 def measure(model, task, data: dict, train_idx: np.ndarray, logits: np.ndarray | None = None) -> dict:
     """All progress measures: spectra of W_E (and in the multiplicative basis when the task is multiplicative),
-    restricted loss (all data) and excluded loss (training split) for the key frequencies, squared weight norm.
+    restricted loss (all data) and excluded loss (training split) for the key frequencies (of the
+    multiplicative basis, in that basis, for products and quotients: ``loss_basis``), squared weight norm.
 
     ``logits`` (N, p) over ``data`` may be passed when already computed.
     """
@@ -49,8 +50,11 @@ def measure(model, task, data: dict, train_idx: np.ndarray, logits: np.ndarray |
         logits = logits_of(model, torch.as_tensor(task.tokens(data))).numpy()
     logits = np.asarray(logits, dtype=np.float64)
     answers = data["answer"]
-    keys = record["key_freqs"]
-    record["restricted_loss"] = fourier.restricted_loss(logits, answers, keys, p)
-    record["excluded_loss"] = fourier.excluded_loss(logits[train_idx], answers[train_idx], keys, p)
+    # Products and quotients: the key frequencies and loss directions of the multiplicative basis
+    basis = "multiplicative" if task.multiplicative else "additive"
+    keys = record["mult_key_freqs" if task.multiplicative else "key_freqs"]
+    record["loss_basis"] = basis
+    record["restricted_loss"] = fourier.restricted_loss(logits, answers, keys, p, basis)
+    record["excluded_loss"] = fourier.excluded_loss(logits[train_idx], answers[train_idx], keys, p, basis)
     record["weight_norm"] = float(sum((w.detach().double() ** 2).sum() for w in model.parameters()))
     return record

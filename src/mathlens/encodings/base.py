@@ -73,6 +73,10 @@ def decimal_parts(x: np.ndarray, precision: int = 2) -> tuple[np.ndarray, np.nda
     e10 = np.floor(np.log10(safe)).astype(np.int64)
     e10 -= precision
     scaled = _scale(safe, e10)
+    # Entries whose rounding is ambiguous in float arithmetic (scaled within 1e-6 of a half) are deferred to
+    # correctly rounded formatting below. That includes 999.5 and 99.5, where the exponent itself depends on
+    # the rounding (0.09995 is 9.99e-02 for printf: the double is a hair below the tie), so look before the fix.
+    doubtful = np.abs(scaled - np.rint(scaled)) > 0.5 - 1e-6
     # log10 can be off by one just below a power of ten: fix the exponent, rescale.
     low, high = scaled < 10**precision - 0.5, scaled >= 10 ** (precision + 1) - 0.5
     fix = low | high
@@ -80,11 +84,9 @@ def decimal_parts(x: np.ndarray, precision: int = 2) -> tuple[np.ndarray, np.nda
         e10 = e10 - low + high
         scaled = np.where(fix, _scale(safe, e10), scaled)
     # After the fix every scaled value is below 10**(precision+1) - 0.5, so rint never overflows a digit.
-    mantissa = np.rint(scaled)
-    # Entries whose rounding is ambiguous in float arithmetic (|scaled - rint| within 1e-6 of a half): defer
-    # to correctly rounded formatting. (Zeros were scaled from 1.0: never ambiguous.)
-    mantissa = mantissa.astype(np.int64)
-    doubtful = np.abs(scaled - mantissa) > 0.5 - 1e-6
+    # (Zeros were scaled from 1.0: never ambiguous.)
+    mantissa = np.rint(scaled).astype(np.int64)
+    doubtful |= np.abs(scaled - mantissa) > 0.5 - 1e-6
     for idx in zip(*np.nonzero(doubtful)) if doubtful.any() else ():  # (np.nonzero is slow: ask first)
         m, e = (f"%.{precision}e" % a[idx]).split("e")
         mantissa[idx] = int(m.replace(".", ""))

@@ -15,12 +15,15 @@ exponent falls below -100 is written as zero. Zero is ``+ 0 E0`` (P10, P1000), `
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import PAD, Encoding, decimal_parts, times_power_of_ten
 
 MAX_EXPONENT = 100
-PRECISION = 2  # digits after the point in %.2e: 3 significant digits
+PRECISION = 2
+POW10_PY = np.array([float(10**k) for k in range(-30, 31)])  # index k + 30: 10 ** k as Python computes it  # digits after the point in %.2e: 3 significant digits
 
 
 def _exponent_symbols() -> list[str]:
@@ -147,7 +150,8 @@ class FP15(Encoding):
     """One token per number: ``N<signed mantissa>e<exponent>``, value = mantissa * 10**e / 1e9.
 
     Exponents 0..15 cover about 1e-7 .. 1e9; mantissas below 100 appear only with e0 (numbers under 1e-7).
-    Rounding follows LAWT: half up on |x| * 1e7 * 10**(2-e).
+    Rounding follows LAWT exactly: e = int(log10(|x| * 1e7)), half up on |x| * 1e7 * 10**(2-e), with Python's
+    powers of ten.
     """
 
     name = "FP15"
@@ -180,10 +184,17 @@ class FP15(Encoding):
         if not np.all(np.isfinite(x)):
             raise ValueError("cannot encode a non-finite number")
         v = np.abs(x) * self.SCALE
-        with np.errstate(divide="ignore"):
-            e = np.where(v > 0, np.trunc(np.log10(np.where(v > 0, v, 1.0))), 0).astype(np.int64)
+        lg = np.log10(np.where(v > 0, v, 1.0))
+        e = np.trunc(lg).astype(np.int64)
+        # LAWT takes int(math.log10(v)); numpy's log10 may differ by an ulp, which matters only next to a power
+        # of ten: redo those few entries with math.log10.
+        near = (v > 0) & (np.abs(lg - np.rint(lg)) < 1e-12)
+        for idx in zip(*np.nonzero(near)) if near.any() else ():
+            e[idx] = int(math.log10(v[idx]))
         e = np.maximum(e, 0)
-        m = np.floor(v * np.power(10.0, (PRECISION - e).astype(np.float64)) + 0.5).astype(np.int64)
+        # LAWT multiplies by Python's 10 ** (2 - e), not by numpy's power (an ulp off for some exponents:
+        # 1.025 would round down to N102e7 instead of LAWT's N103e7).
+        m = np.floor(v * POW10_PY[np.clip(PRECISION - e, -30, 30) + 30] + 0.5).astype(np.int64)
         carry = m >= 1000
         m = np.where(carry, 100, m)
         e = e + carry

@@ -1,6 +1,9 @@
 """Evaluation: decode a test set, verify every prediction, keep per-sample records.
 
 A prediction that does not decode counts as wrong, with the reason recorded (``no_eos``, ``wrong_shape``...).
+As in LAWT's evaluator, a prediction whose tokens are exactly the target's is right at every tolerance (its
+error is 0), whatever the check against M says (an exact inverse of an ill-conditioned M, rounded to three
+digits, can miss ||M H - I|| < 0.5%).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
         n, k = gen.shape[:2]
         repeated = {key: np.repeat(v, k, axis=0) for key, v in problems.items()}
         pred, reason = pipe.decode(repeated, gen.reshape(n * k, -1))
-        err_all = task.verify(repeated, pred).reshape(n, k)
+        err_all = np.where(exact_match(gen, tgt, vocab.pad_id), 0.0, task.verify(repeated, pred).reshape(n, k))
         err, reason, any_err = err_all[:, 0], reason.reshape(n, k)[:, 0], err_all.min(1)
         errors.append(err)
         groups.append(np.full(n, task.task_token(problems) or ""))
@@ -95,6 +98,15 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
         summary["by_task"] = {g: float(np.mean(err[group == g] < tol)) for g in sorted(set(group))}
     frame = pd.concat(rows, ignore_index=True) if records else None
     return summary, frame
+
+
+def exact_match(generated: np.ndarray, tgt: np.ndarray, pad: int) -> np.ndarray:
+    """(n, beams) bool: generated ids (n, beams, L) equal to the target's (tgt (n, T): start, body, eos, pad),
+    end token included, so a longer or shorter answer does not match."""
+    out = tgt[:, 1:]
+    width = min(out.shape[1], generated.shape[2])
+    same = (generated[:, :, :width] == out[:, None, :width]) | (out[:, None, :width] == pad)
+    return same.all(2) & (out[:, width:] == pad).all(1)[:, None]
 
 
 def _until_eos(ids, eos):

@@ -5,7 +5,8 @@ As in LAWT, the model reads one matrix: the operands side by side.
 - matrix_sum:     [A | B], A, B (r x c)      -> A + B (r x c)
 - matrix_vector:  [A | v], A (r x c), v (r)  -> A^T v (c x 1)
 - matrix_product: [A | B], A (r x c), B (r x c) -> A^T B (c x c)
-Verification is LAWT's relative L1 error, sum|pred - true| / sum|true|.
+Verification is LAWT's relative error against the target in ``task.norm``: d1 (default) sum|pred - true| /
+sum|true|, d2 the squared Frobenius ratio, dinf max|pred - true| / max|true| (matrices.lawt_error).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from ..config import opt
 from ..errors import UserError
 from .base import MatrixTask, Problems, TaskOptions
-from .matrices import COEFF_DISTRIBUTIONS, dim_max, draw_dim, random_matrices, relative_l1
+from .matrices import COEFF_DISTRIBUTIONS, dim_max, draw_dim, NORMS, random_matrices, target_error
 
 
 @dataclasses.dataclass
@@ -28,6 +29,8 @@ class MatrixOptions(TaskOptions):
     max_coeff: float = opt(10.0, "coefficients in [-A, A] (gaussian: the same standard deviation)", min=1e-9)
     noise: float = opt(0.0, "sigma of noisy inputs: the model reads x + (A sigma / sqrt3) N(0, 1) and answers "
                             "for x (LAWT uses 0.05); 0: clean inputs", min=0.0)
+    norm: str = opt("d1", "LAWT's error norm: d1 = sum|m| / sum|s|, d2 = sum m^2 / sum s^2 (squared), dinf = "
+                          "max|m| / max|s|, for residual m and scale s", choices=list(NORMS))
 
     def validate(self, prefix: str) -> None:
         for name in ("rows", "cols"):
@@ -61,7 +64,7 @@ class RandomOperandsTask(MatrixTask):
         return [m[:, :, i * c : (i + 1) * c] for i in range(self.n_operands)]
 
     def verify(self, problems, predictions):
-        return relative_l1(np.asarray(predictions, dtype=np.float64), self.target_matrix(problems))
+        return target_error(predictions, self.target_matrix(problems), self.options.norm)
 
     def features(self, problems):
         m = problems["input"]
