@@ -79,6 +79,9 @@ def test_per_digit_accuracy_on_hand_made_cases():
     match, counted = digit_matches(pred, true)
     share = (match & counted).sum(1) / counted.sum(1)
     assert share.tolist() == [1.0, 0.5, 0.0, 0.75, 1.0]
+    # unpadded: an extra leading digit is a wrong digit (11234 for 1234: 4 of 5), a missing one too
+    match, counted = digit_matches(np.array([11234.0, 234.0]), np.array([1234, 1234]))
+    assert ((match & counted).sum(1) / counted.sum(1)).tolist() == [0.8, 0.75]
     # padded answers count the leading zeros: 0099 vs 1099 at width 6 is 5 of 6 places
     m, c = digit_matches(np.array([99.0]), np.array([1099]), width=6)
     assert c.all() and m.sum() == 5
@@ -101,6 +104,25 @@ def test_task_samples_lengths_and_validates():
         tasks.get("arithmetic", width=0, answer_width=0)
     with pytest.raises(UserError, match="task.op: 'div' is not allowed"):
         tasks.get("arithmetic", op="div")
+
+
+def test_in_distribution_test_set_is_disjoint_from_a_fixed_training_set():
+    from mathlens.config import resolve
+    from mathlens.training.stream import training_set
+
+    cfg = resolve("arith/add-3digit", ["task.digits=2", "task.eval_digits=[2, 3]", "train.dataset_size=3000"])
+    pipe = DigitPipeline(cfg)
+    train = np.concatenate([pipe.task.keys(b) for b in training_set(pipe.task, cfg)])
+    sets = pipe.test_set(2000, 0, 500)
+    for name in ("id", "2 digits"):
+        test = np.concatenate([pipe.task.keys(b) for b in sets[name]])
+        assert len(test) == 2000 and not np.isin(test, train).any(), name  # ~30% overlap before
+        assert all((b["a"] < 100).all() and (b["answer"] == b["a"] + b["b"]).all() for b in sets[name])
+    again = pipe.test_set(2000, 0, 500)["id"]  # seeded: the same set every time
+    assert all((x["a"] == y["a"]).all() for x, y in zip(sets["id"], again))
+    full = resolve("arith/add-3digit", ["task.digits=1", "task.eval_digits=[2]", "train.dataset_size=2000"])
+    with pytest.raises(UserError, match="no test set disjoint from it"):
+        DigitPipeline(full).test_set(100, 0, 100)
 
 
 @pytest.mark.parametrize("positions", ["learned", "none", "rotary", "abacus"])

@@ -42,12 +42,34 @@ def test_every_paper_formula_parses_and_stays_in_range():
     ("x+", "ends there"),
     ("x+y)", "expected an operator or the end"),
     ("", "empty formula"),
+    ("(" * 150 + "x" + ")" * 150, "nested more than 100 deep"),  # was a RecursionError
+    ("-" * 300 + "x", "nested more than 100 deep"),
+    ("x" * 400, "chains more than 100 operations"),  # a long implicit product: was a RecursionError
+    ("x+" + "7" * 5000, "at most 1000"),  # an integer over 4,300 digits: was a ValueError
+    ("x+" + "7" * 200, "integers have at most 100 digits"),
+    ("x^" + "9" * 200, "integers have at most 100 digits"),
+    ("x/2y", "ambiguous; write x/(2y) or (x/2)y"),  # was silently (x/2)*y
+    ("(x+y)/x(y)", "ambiguous"),
 ])
 def test_parser_rejects_code_and_unknown_symbols_with_one_clear_line(bad, says):
     with pytest.raises(UserError) as e:
         parse(bad)
     msg = str(e.value)
     assert msg.startswith("task.formula:") and says in msg and "\n" not in msg
+
+
+def test_long_and_explicit_forms_still_parse():
+    x, y, p = np.arange(7), np.arange(7)[::-1], 7
+    assert (parse("x/(2y)").evaluate(x[1:], y[:-1], p)[0] == parse("x*(2*y)^5").evaluate(x[1:], y[:-1], p)[0]).all()
+    assert (parse("(x/2)y").evaluate(x, y, p)[0] == parse("x/2*y").evaluate(x, y, p)[0]).all()
+    assert parse("(" * 90 + "x" + ")" * 90).evaluate(x, y, p)[0].tolist() == x.tolist()
+    assert parse("+".join(["x"] * 100)).evaluate(x, y, p)[0].tolist() == (100 * x % p).tolist()
+
+
+@pytest.mark.parametrize("formula", ["x/0", "x/(y-y)", "x/(x-x)+y", "y/7"])
+def test_a_formula_that_always_divides_by_zero_is_one_line(formula):
+    with pytest.raises(UserError, match="task.formula: .* divides by 0 mod 7 .*no examples are left"):
+        get("modular", p=7, formula=formula)
 
 
 def test_division_excludes_zero_divisors_and_inverts():

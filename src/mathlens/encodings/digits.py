@@ -180,18 +180,20 @@ def digit_matches(pred: np.ndarray, true: np.ndarray, width: int | None = None) 
     """Per-digit comparison of predicted and true answers, by place (units, tens, ...).
 
     pred (n,) float (NaN: no answer, every digit wrong), true (n,) int. Digits compared: ``width`` places when
-    given (a padded answer: leading zeros count), else as many as the true answer has. Returns (match (n, D)
-    bool, counted (n, D) bool); per-digit accuracy is ``match[counted].mean()``.
+    given (a padded answer: leading zeros count), else as many as the longer of the true and the predicted
+    answer has (an extra leading digit is a wrong digit, a missing one too). Returns (match (n, D) bool,
+    counted (n, D) bool); per-digit accuracy is ``match[counted].mean()``.
 
-    >>> m, c = digit_matches(np.array([1235.0]), np.array([1234]))
-    >>> m[c].tolist()
-    [False, True, True, True]
+    >>> m, c = digit_matches(np.array([1235.0, 11234.0]), np.array([1234, 1234]))
+    >>> m[0][c[0]].tolist(), m[1][c[1]].tolist()
+    ([False, True, True, True], [True, True, True, True, False])
     """
     true = np.asarray(true, dtype=np.int64)
     pred = np.asarray(pred, dtype=np.float64)
-    valid = np.isfinite(pred) & (pred >= 0)
+    valid = np.isfinite(pred) & (pred >= 0) & (pred < 1e18)
     p = np.where(valid, pred, 0).astype(np.int64)
-    D = width or int(n_digits(true).max(initial=1))
+    length = n_digits(true) if width else np.maximum(n_digits(true), np.where(valid, n_digits(p), 0))
+    D = width or int(length.max(initial=1))
     match = (digits_lsb(p, D) == digits_lsb(true, D)) & valid[:, None]
-    counted = np.ones_like(match) if width else np.arange(D)[None, :] < n_digits(true)[:, None]
+    counted = np.ones_like(match) if width else np.arange(D)[None, :] < length[:, None]
     return match, counted

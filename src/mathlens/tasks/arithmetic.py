@@ -98,6 +98,10 @@ class Arithmetic(Task):
             a, b = np.maximum(a, b), np.minimum(a, b)
         return {"a": a, "b": b, "answer": FUNCTIONS[self.options.op](a, b)}
 
+    def keys(self, problems: Problems) -> np.ndarray:
+        """a * 10^MAX_DIGITS + b: the pair of operands (below 10^18, an int64)."""
+        return problems["a"] * 10**MAX_DIGITS + problems["b"]
+
     def verify(self, problems: Problems, predictions: np.ndarray) -> np.ndarray:
         """Error per problem: 0.0 where the predicted integer is the answer, 1.0 otherwise (NaN included)."""
         return (np.asarray(predictions, dtype=np.float64) != problems["answer"]).astype(np.float64)

@@ -52,6 +52,11 @@ class Task(ABC):
     def verify(self, problems: Problems, predictions: np.ndarray) -> np.ndarray:
         """Per-problem error (or correctness) of decoded predictions."""
 
+    def keys(self, problems: Problems) -> np.ndarray | None:
+        """(n,) int64 key per problem, equal for equal problems, or None where problems are drawn from a
+        continuum (real matrices): lets a test set leave out the problems of a fixed training set."""
+        return None
+
     def features(self, problems: Problems) -> dict[str, np.ndarray]:
         """Per-problem numbers describing the problem (for failure analysis): name -> (n,) array."""
         return {}

@@ -4,6 +4,10 @@ Nothing is ever passed to ``eval``: the text is tokenised into integers, ``x``, 
 too) and parentheses, anything else is an error that names the character and its position. Multiplication
 may be implicit, as the papers write it: ``2x+3y``, ``xy+x+y``, ``(x+y)(x-y)``, ``x^2y``.
 
+Rules that keep every input a one-line answer: an implicit product right after a division is refused as
+ambiguous (``x/2y``: write ``x/(2y)`` or ``(x/2)y``); a formula is at most 1,000 characters, an integer at
+most 100 digits, and parentheses, signs and chains of operations nest at most 100 deep.
+
 >>> f = parse("x^2+xy+y^2")
 >>> import numpy as np
 >>> f.evaluate(np.array([1, 2]), np.array([3, 4]), p=7)
@@ -21,6 +25,9 @@ from ..errors import UserError
 
 ALLOWED = "integers, x, y, + - * / ^ and parentheses"
 MAX_EXPONENT = 10**6
+MAX_LENGTH = 1000  # characters
+MAX_NUMBER = 100  # digits of one integer
+MAX_DEPTH = 100  # nesting of the parsed tree (parser and evaluation recurse a few frames per level)
 _TOKEN = re.compile(r"\s*(?:(\d+)|(\*\*|[-+*/^()xy]))")
 
 
@@ -32,8 +39,11 @@ def _tokenise(text: str, where: str) -> list[tuple[str, int]]:
         m = _TOKEN.match(text, pos)
         if not m:
             bad = len(text[pos:]) - len(text[pos:].lstrip()) + pos
-            raise UserError(f"{where}: unexpected {text[bad]!r} at position {bad} in {text!r}; "
+            raise UserError(f"{where}: unexpected {text[bad]!r} at position {bad} in {_short(text)}; "
                             f"a formula uses {ALLOWED}")
+        if m.group(1) and len(m.group(1)) > MAX_NUMBER:
+            raise UserError(f"{where}: an integer of {len(m.group(1))} digits at position {m.start(1)}; "
+                            f"integers have at most {MAX_NUMBER} digits")
         tokens.append((m.group(1) or ("^" if m.group(2) == "**" else m.group(2)), m.start(m.lastindex)))
         pos = m.end()
     return tokens
@@ -56,6 +66,21 @@ class Formula:
         valid = np.ones(np.broadcast(x, y).shape, dtype=bool)
         values = _eval(self.tree, x, y, p, valid)
         return np.broadcast_to(values, valid.shape) % p, valid
+
+
+def _short(text: str) -> str:
+    """The formula as quoted in an error: whole, or its first 60 characters."""
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
+
+
+def _depth(tree) -> int:
+    """Levels of a parsed tree, without recursion (the tree may be deeper than Python's stack)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        t, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in t[1:] if isinstance(c, tuple))
+    return deepest
 
 
 def _contains(tree, op) -> bool:
@@ -99,8 +124,16 @@ def _eval(t, x, y, p, valid):
 class _Parser:
     def __init__(self, text: str, where: str):
         self.text, self.where = text, where
+        if len(text) > MAX_LENGTH:
+            raise UserError(f"{where}: a formula of {len(text)} characters; at most {MAX_LENGTH}")
         self.tokens = _tokenise(text, where)
         self.i = 0
+        self.depth = 0  # open parentheses and signs: the parser recurses once per level
+
+    def deeper(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"parentheses and signs nested more than {MAX_DEPTH} deep")
 
     def peek(self):
         return self.tokens[self.i][0] if self.i < len(self.tokens) else None
@@ -113,8 +146,8 @@ class _Parser:
     def fail(self, what: str):
         if self.i < len(self.tokens):
             tok, pos = self.tokens[self.i]
-            raise UserError(f"{self.where}: {what}, got {tok!r} at position {pos} in {self.text!r}")
-        raise UserError(f"{self.where}: {what}, but {self.text!r} ends there")
+            raise UserError(f"{self.where}: {what}, got {tok!r} at position {pos} in {_short(self.text)}")
+        raise UserError(f"{self.where}: {what}, but {_short(self.text)} ends there")
 
     def parse(self):
         if not self.tokens:
@@ -122,6 +155,9 @@ class _Parser:
         tree = self.expr()
         if self.peek() is not None:
             self.fail("expected an operator or the end")
+        if _depth(tree) > MAX_DEPTH:
+            raise UserError(f"{self.where}: {_short(self.text)} chains more than {MAX_DEPTH} operations; "
+                            f"write long products as powers (x^300) or shorten the formula")
         return tree
 
     def expr(self):
@@ -133,22 +169,26 @@ class _Parser:
 
     def term(self):
         tree = self.unary()
+        divided = False
         while True:
             if self.peek() in ("*", "/"):
                 op = self.take()[0]
                 tree = (op, tree, self.unary())
+                divided = op == "/"
             elif self.peek() is not None and (self.peek().isdigit() or self.peek() in ("x", "y", "(")):
+                if divided:  # x/2y: (x/2)y to a parser, x/(2y) to many readers
+                    self.fail("an implicit product after '/' is ambiguous; write x/(2y) or (x/2)y")
                 tree = ("*", tree, self.power())  # implicit multiplication: 2x, xy, (x+y)(x-y)
             else:
                 return tree
 
     def unary(self):
-        if self.peek() == "-":
-            self.take()
-            return ("neg", self.unary())
-        if self.peek() == "+":
-            self.take()
-            return self.unary()
+        if self.peek() in ("-", "+"):
+            sign = self.take()[0]
+            self.deeper()
+            inner = self.unary()
+            self.depth -= 1
+            return ("neg", inner) if sign == "-" else inner
         return self.power()
 
     def power(self):
@@ -174,10 +214,12 @@ class _Parser:
             return ("var", self.take()[0])
         if tok == "(":
             self.take()
+            self.deeper()
             tree = self.expr()
             if self.peek() != ")":
                 self.fail("expected ')'")
             self.take()
+            self.depth -= 1
             return tree
         self.fail("expected a number, x, y or '('")
 

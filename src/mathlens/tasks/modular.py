@@ -77,6 +77,11 @@ class ModularArithmetic(Task):
         super().__init__(options)
         self.formulas = formulas_of(self.options.formula)
         self.p = self.options.p
+        x, y = np.divmod(np.arange(self.p * self.p), self.p)
+        for f in self.formulas:
+            if f.has_division and not f.evaluate(x, y, self.p)[1].sum() >= 2:
+                raise UserError(f"task.formula: {f.text!r} divides by 0 mod {self.p} for (nearly) every (x, y), so "
+                                f"no examples are left; a divisor must be non-zero mod p for some pairs")
 
     @property
     def vocab_size(self) -> int:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..encodings.digits import EOS, answer_digits
 from ..errors import UserError
 from .pipeline import LossTerms
-from .stream import build_test_set
+from .stream import build_test_set, training_set
 
 
 class DigitPipeline:
@@ -88,10 +88,13 @@ class DigitPipeline:
 
     def test_set(self, size: int, seed: int, batch_size: int, lengths=None) -> dict[str, list]:
         """Seeded test sets: the training distribution ('id') and each operand length ('4 digits'; default: the
-        task's eval lengths)."""
-        sets = {"id": build_test_set(self.task, size, seed, batch_size)}
+        task's eval lengths). With a fixed training set (train.dataset_size) no test problem is a training
+        pair: an in-distribution accuracy is on pairs never trained on."""
+        train = training_set(self.task, self.cfg) if self.cfg.train.dataset_size else []
+        seen = np.concatenate([self.task.keys(b) for b in train]) if train else None
+        sets = {"id": build_test_set(self.task, size, seed, batch_size, seen)}
         for d in self.task.eval_digits if lengths is None else lengths:
-            sets[f"{d} digits"] = build_test_set(self.task.with_digits(d), size, seed, batch_size)
+            sets[f"{d} digits"] = build_test_set(self.task.with_digits(d), size, seed, batch_size, seen)
         return sets
 
     def evaluate(self, model, tests, device, autocast, records: bool = False):

@@ -92,22 +92,19 @@ def streams_in(state: dict) -> int | None:
 
 
 class FixedStream:
-    """A fixed set of ``size`` problems (drawn once from its own seed), cut into same-shape batches.
+    """A fixed set of problems (:func:`training_set`: drawn once from its own seed), cut into same-shape batches.
 
     Each epoch shuffles the problems inside each shape bucket, cuts them into batches and shuffles the batch
     order. The checkpointed state is the RNG state at the start of the epoch plus the batch cursor. Every rank
     holds the whole set and the same plan, and takes every world-th row of each batch.
     """
 
-    def __init__(self, pipe, batch_size: int, size: int, data_rng, rng):
+    def __init__(self, pipe, batch_size: int, problems: list, rng):
         self.pipe, self.batch_size, self.rng = pipe, batch_size, rng
         buckets: dict = {}
-        left = size
-        while left > 0:
-            n = min(batch_size, left)
-            arrays = pipe.encode(pipe.task.sample(n, data_rng))  # (src, tgt), or (tokens, mask, places)
+        for batch in problems:
+            arrays = pipe.encode(batch)  # (src, tgt), or (tokens, mask, places)
             buckets.setdefault(tuple(x.shape[1:] for x in arrays), []).append(arrays)
-            left -= n
         self.buckets = [tuple(np.concatenate(column) for column in zip(*parts)) for parts in buckets.values()]
         self._new_epoch()
 
@@ -146,13 +143,45 @@ def make_stream(pipe, cfg, streams: int | None = None):
     or one per rank when that is 0). A resumed run passes the number its checkpoint holds."""
     t = cfg.train
     if t.dataset_size:
-        return FixedStream(pipe, t.batch_size, t.dataset_size, seeded_rng(cfg.seed, 3), seeded_rng(cfg.seed, 1))
+        return FixedStream(pipe, t.batch_size, training_set(pipe.task, cfg), seeded_rng(cfg.seed, 1))
     return FreshStream(pipe, t.batch_size, cfg.seed, streams or t.data_streams or rank_and_world()[1])
 
 
-def build_test_set(task, size: int, seed: int, batch_size: int) -> list:
-    """A seeded test set as a list of same-shape batches of problems (independent of the training stream)."""
+def training_set(task, cfg) -> list:
+    """The fixed training set of a run with ``train.dataset_size``: batches of problems drawn from its own seed
+    (the same every time, so a test set can leave them out)."""
+    return _draw(task, cfg.train.dataset_size, cfg.train.batch_size, seeded_rng(cfg.seed, 3))
+
+
+MAX_REDRAWS = 100
+
+
+def build_test_set(task, size: int, seed: int, batch_size: int, exclude: np.ndarray | None = None) -> list:
+    """A seeded test set as a list of same-shape batches of problems (independent of the training stream).
+
+    ``exclude``: keys (``task.keys``) of problems the test set must not contain, e.g. a fixed training set;
+    such problems are re-drawn, so an in-distribution accuracy is measured on problems never trained on.
+    """
     rng = seeded_rng(seed, 2)
+    batches = _draw(task, size, batch_size, rng)
+    if exclude is None or not len(exclude):
+        return batches
+    for batch in batches:
+        for _ in range(MAX_REDRAWS):
+            seen = np.isin(task.keys(batch), exclude)
+            if not seen.any():
+                break
+            fresh = task.sample(int(seen.sum()), rng)
+            for key in batch:
+                batch[key][seen] = fresh[key]
+        else:
+            raise UserError(f"task: nearly every problem of {task.name}'s test distribution is in the training "
+                            f"set (train.dataset_size), so no test set disjoint from it can be drawn; lower "
+                            f"train.dataset_size or widen the task")
+    return batches
+
+
+def _draw(task, size: int, batch_size: int, rng) -> list:
     out, left = [], size
     while left > 0:
         n = min(batch_size, left)
