@@ -13,7 +13,7 @@ from .errors import UserError
 
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
                      "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
-                     "train.overlap", "train.compile",
+                     "train.overlap", "train.compile", "train.max_seconds",
                      "description"}
 
 

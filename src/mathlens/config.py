@@ -36,8 +36,14 @@ def opt(default, help: str, *, min=None, max=None, choices=None):
 
 @dataclass
 class EncodingConfig:
-    input: str = opt("P1000", "number encoding of the matrix the model reads")
-    output: str = opt("P1000", "number encoding of the matrix the model writes")
+    input: str = opt("P1000", "number encoding of the matrix the model reads (P10, P1000, B1999, FP15, or xval: "
+                              "one token per number whose embedding is scaled by the value, Golkar et al.)")
+    output: str = opt("P1000", "number encoding of the matrix the model writes (P10, P1000, B1999, FP15)")
+    input_layout: str = opt("full", "entries of the input the model reads: full (every entry, row by row: LAWT) or "
+                                    "upper (a symmetric input's entries on and above the diagonal)",
+                            choices=["full", "upper"])
+    xval_scale: float = opt(10.0, "xval: the model reads value / xval_scale (LAWT's inputs, |x| <= 10, then lie in "
+                                  "[-1, 1])", min=1e-12)
 
 
 @dataclass
@@ -56,6 +62,9 @@ class ModelConfig:
     layernorm: bool = opt(True, "decoder: LayerNorm before attention, MLP and unembedding (false in the "
                                 "grokking papers)")
     bias: bool = opt(True, "decoder: biases in attention and MLP layers")
+    src_positions: str = opt("flat", "seq2seq: encoder positions: flat (LAWT: one learned embedding per token index) "
+                                     "or 2d (learned embeddings of the entry's row, its column and the token's place "
+                                     "in the number, summed)", choices=["flat", "2d"])
     positions: str = opt("learned", "decoder: position embedding: learned (absolute), none, rotary, or abacus "
                                     "(McLeish et al.: ids by digit place; arithmetic only)",
                          choices=["learned", "none", "rotary", "abacus"])
@@ -71,6 +80,12 @@ class TrainConfig:
     max_examples: int = opt(1_000_000, "training examples in all (LAWT's 'epoch' is 300,000)", min=1)
     batch_size: int = opt(64, "examples per optimiser step", min=1, max=1 << 20)
     dataset_size: int = opt(0, "0: fresh problems for every batch; N: a fixed training set of N problems", min=0)
+    repeat_size: int = opt(0, "two-set training (Charton & Kempe, arXiv 2410.07041): a fixed set of N problems "
+                              "that supplies repeat_frac of every batch, the rest fresh; 0: off", min=0)
+    repeat_frac: float = opt(0.0, "two-set training: the share of every batch drawn from the repeated set",
+                             min=0.0, max=1.0)
+    max_seconds: float = opt(0.0, "stop (with a checkpoint; `mathlens train RUN` continues) after this many "
+                                  "seconds of training, evaluations not counted; 0: no limit", min=0.0)
     eval_every: int = opt(50_000, "examples between evaluations and checkpoints (steps for full-batch tasks)",
                           min=1)
     eval_size: int = opt(1000, "problems in the periodic test set", min=1)
@@ -252,7 +267,25 @@ def _validate_run(cfg: RunConfig) -> None:
             encodings.get(getattr(cfg.encoding, side))
         except UserError as e:
             raise UserError(f"encoding.{side}: {e}") from None
-    m = cfg.model
+    e, m, t = cfg.encoding, cfg.model, cfg.train
+    if e.output == "xval":
+        raise UserError("encoding.output: xval is an input encoding (a [NUM] token holds no value to write); "
+                        "choose from P10, P1000, B1999, FP15")
+    if task.pipeline != "matrix" and (e.input == "xval" or e.input_layout != "full" or m.src_positions != "flat"):
+        raise UserError(f"encoding.input: xval, encoding.input_layout and model.src_positions are for matrix tasks; "
+                        f"task {task.name!r} writes its own tokens")
+    if e.input_layout == "upper" and not getattr(task, "symmetric", False):
+        raise UserError(f"encoding.input_layout: 'upper' writes half of a symmetric input; task {task.name!r} reads "
+                        f"general matrices (upper applies to eigenvalues, eigenvectors and syminverse)")
+    if (t.repeat_size > 0) != (t.repeat_frac > 0):
+        raise UserError(f"train.repeat_frac: two-set training needs both train.repeat_size > 0 and "
+                        f"0 < train.repeat_frac <= 1 (got repeat_size={t.repeat_size}, repeat_frac={t.repeat_frac})")
+    if task.full_batch and (t.repeat_size or t.max_seconds):
+        raise UserError(f"train.{'repeat_size' if t.repeat_size else 'max_seconds'}: task {task.name!r} trains "
+                        f"full-batch on its whole training split, stopped by train.max_steps or train.stop_acc")
+    if t.repeat_size and t.dataset_size:
+        raise UserError("train.repeat_size: two-set training mixes a repeated set with fresh problems; it does not "
+                        "combine with a fixed training set (train.dataset_size)")
     if m.positions == "abacus" and task.pipeline != "digits":
         raise UserError(f"model.positions: abacus ids are digit places, for arithmetic runs; task {task.name!r} "
                         f"takes learned, none or rotary")

@@ -11,12 +11,14 @@ from ..errors import UserError, did_you_mean
 from .base import PAD, Encoding
 from .floats import B1999, FP15, Positional
 from .integers import IntBase
+from .xval import XVal
 
 REGISTRY = {
     "P10": lambda **kw: Positional(10, **kw),
     "P1000": lambda **kw: Positional(1000, **kw),
     "B1999": lambda **kw: B1999(**kw),
     "FP15": lambda **kw: FP15(**kw),
+    "xval": lambda **kw: XVal(**kw),  # input only: one [NUM] token scaled by the value
     "int": lambda base=10, **kw: IntBase(base, **kw),
     "int10": lambda **kw: IntBase(10, **kw),
     "int1000": lambda **kw: IntBase(1000, **kw),

@@ -8,6 +8,8 @@ of the input and output encodings (the same string means the same token, so P10 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .base import PAD, Encoding
@@ -61,27 +63,98 @@ def pack(ids: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     return out, lengths
 
 
+def pack_like(values: np.ndarray, keep: np.ndarray, fill, width: int) -> np.ndarray:
+    """Left-align the ``keep`` slots of each row of ``values`` as :func:`pack` does with ids, ``width`` wide."""
+    if keep.all() and values.shape[1] == width:
+        return values
+    out = np.full((values.shape[0], width), fill, dtype=values.dtype)
+    cols = np.cumsum(keep, axis=1) - 1
+    rows = np.broadcast_to(np.arange(values.shape[0])[:, None], values.shape)
+    out[rows[keep], cols[keep]] = values[keep]
+    return out
+
+
 # Why a decoded sequence is invalid (recorded per sample).
 REASONS = ["ok", "no_eos", "bad_header", "wrong_shape", "bad_token", "wrong_count", "bad_number"]
 
 
-class MatrixCodec:
-    """Batches of matrices <-> global token ids for one number encoding."""
+LAYOUTS = ("full", "upper")  # which entries are written: all (row by row), or those on and above the diagonal
 
-    def __init__(self, encoding: Encoding, vocab: Vocabulary):
-        self.enc, self.vocab = encoding, vocab
+
+def entries(layout: str, r: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the entries a matrix of r x c is written with, in writing order."""
+    i, j = np.divmod(np.arange(r * c), c)
+    if layout == "upper":
+        keep = i <= j
+        return i[keep], j[keep]
+    return i, j
+
+
+FIRST_PLACE = 3  # Source.place of an entry's first token (0: a prefix token, 1 and 2: the header)
+
+
+class Source(NamedTuple):
+    """What the encoder reads besides token ids, aligned with them (n, L).
+
+    place: 1 and 2 for the two header tokens, else FIRST_PLACE + (row * max_dim + col) * width + slot (the
+    token's entry and its place in the number; read by 2-D positions); 0 is left for a token before the
+    matrix (cotraining's task token). multiplier: the factor of each token's
+    embedding (xVal's value / scale; 1 for every other token).
+    """
+
+    place: np.ndarray
+    multiplier: np.ndarray
+
+
+class MatrixCodec:
+    """Batches of matrices <-> global token ids for one number encoding.
+
+    ``layout`` = "upper" writes only the entries on and above the diagonal (a symmetric input: 15 numbers for
+    5x5 instead of 25); the header still says the matrix's shape.
+    """
+
+    def __init__(self, encoding: Encoding, vocab: Vocabulary, layout: str = "full"):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        self.enc, self.vocab, self.layout = encoding, vocab, layout
         self._local = vocab.to_local(encoding)
         self._global = vocab.to_global(encoding)
 
     def max_len(self, rows: int, cols: int) -> int:
         """Tokens of a rows x cols matrix at most (header included, no EOS)."""
-        return 2 + rows * cols * self.enc.width
+        return 2 + len(entries(self.layout, rows, cols)[0]) * self.enc.width
 
-    def encode(self, matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, r, c) floats -> ((n, L) global ids, lengths). Rows are right-padded with pad_id."""
-        n, r, c = matrices.shape
+    def written(self, matrices: np.ndarray) -> np.ndarray:
+        """(n, r, c) -> (n, k): the entries the layout writes, in writing order."""
+        i, j = entries(self.layout, *matrices.shape[1:])
+        return matrices[:, i, j]
+
+    def encode(self, matrices: np.ndarray, source: bool = False):
+        """(n, r, c) floats -> ((n, L) global ids, lengths), and with ``source`` the :class:`Source` arrays
+        aligned with the ids. Rows are right-padded with pad_id."""
+        r, c = matrices.shape[1:]
         self.check_shape(r, c)
-        return self.from_local(self.enc.encode(matrices.reshape(n, r * c)), r, c)
+        values = self.written(matrices)
+        local = self.enc.encode(values)
+        ids, lengths = self.from_local(local, r, c)
+        if not source:
+            return ids, lengths
+        return ids, lengths, self.source(values, local, r, c, ids.shape[1])
+
+    def source(self, values: np.ndarray, local: np.ndarray, r: int, c: int, width: int) -> Source:
+        """The :class:`Source` of the written ``values`` (n, k) of r x c matrices, given their local ids
+        (``encode``'s, (n, k, width) or flat) and the length of their packed global ids."""
+        n, k, w = len(values), values.shape[1], self.enc.width
+        local = local.reshape(n, -1)
+        i, j = entries(self.layout, r, c)
+        place = FIRST_PLACE + ((i * self.vocab.max_dim + j)[:, None] * w + np.arange(w)).reshape(-1)
+        place = np.concatenate([np.broadcast_to([1, 2], (n, 2)), np.broadcast_to(place, (n, k * w))], axis=1)
+        mult = np.ones((n, k, w), dtype=np.float32)
+        if getattr(self.enc, "continuous", False):
+            mult[:, :, 0] = self.enc.multipliers(values)
+        mult = np.concatenate([np.ones((n, 2), dtype=np.float32), mult.reshape(n, -1)], axis=1)
+        keep = np.concatenate([np.ones((n, 2), dtype=bool), local != PAD], axis=1)
+        return Source(pack_like(place, keep, 0, width), pack_like(mult, keep, 1.0, width))
 
     def check_shape(self, r: int, c: int) -> None:
         """Refuse a matrix whose dimensions have no V token in the vocabulary."""
@@ -89,7 +162,8 @@ class MatrixCodec:
             raise ValueError(f"matrix {r}x{c} exceeds the vocabulary's max dimension {self.vocab.max_dim}")
 
     def from_local(self, local: np.ndarray, r: int, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """The encoding's ids of n r x c matrices, (n, r * c, width) -> ((n, L) global ids, lengths)."""
+        """The encoding's ids of the written entries of n r x c matrices, (n, k, width) -> ((n, L) global ids,
+        lengths)."""
         n = local.shape[0]
         local = local.reshape(n, -1)
         hole = local == PAD
@@ -103,8 +177,8 @@ class MatrixCodec:
     def decode(self, ids: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Generated sequences -> (matrices (n, r, c) with NaN where invalid, reason codes (n,) into REASONS).
 
-        ``ids`` (n, L) are the tokens after the start token; each row should end with ``<eos>``. Nothing
-        here raises: a sequence that does not parse gets a reason code and a NaN matrix.
+        ``ids`` (n, L) are the tokens after the start token; each row should end with ``<eos>`` (the full
+        layout: what a model writes). Nothing here raises: a sequence that does not parse gets a reason code and a NaN matrix.
         """
         ids = np.asarray(ids, dtype=np.int64)
         n = ids.shape[0]

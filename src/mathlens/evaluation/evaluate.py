@@ -49,13 +49,15 @@ def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext
     for problems in map(shard_rows, batches):
         if not len(next(iter(problems.values()))):
             continue
-        src, tgt = pipe.encode(problems)
+        src, tgt, *source = pipe.encode(problems)
         src_t = torch.from_numpy(src).to(device)
+        source = tuple(torch.from_numpy(x).to(device) for x in source)
         with torch.inference_mode(), autocast():
             if beam == 1:
-                gen = greedy(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id)[:, None]
+                gen = greedy(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, source=source)[:, None]
             else:
-                gen, _ = beam_search(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, beam)
+                gen, _ = beam_search(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, beam,
+                                     source=source)
         gen = gen.cpu().numpy()  # (n, beams, L), best beam first
         n, k = gen.shape[:2]
         repeated = {key: np.repeat(v, k, axis=0) for key, v in problems.items()}

@@ -6,13 +6,15 @@ import torch
 
 
 @torch.inference_mode()
-def greedy(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use_cache: bool = True):
-    """Generate up to ``max_len`` tokens per row after the start token.
+def greedy(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use_cache: bool = True,
+           source: tuple = ()):
+    """Generate up to ``max_len`` tokens per row after the start token (``source``: the encoder's other inputs,
+    place and multiplier, when the pipeline makes them).
 
     Returns (B, L) int64 ids, L <= max_len; decoding stops once every row has written ``eos_id``.
     """
     B = src.shape[0]
-    memory, mask = model.encode(src)
+    memory, mask = model.encode(src, *source)
     out = torch.full((B, max_len), eos_id, dtype=torch.long, device=src.device)
     tok = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
@@ -35,7 +37,7 @@ def greedy(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use
 
 @torch.inference_mode()
 def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, beam: int,
-                length_penalty: float = 1.0):
+                length_penalty: float = 1.0, source: tuple = ()):
     """Batched beam search with a KV cache: ``beam`` hypotheses per source row, all rows advanced together.
 
     A hypothesis that has written ``eos_id`` is frozen (its score no longer changes) and keeps its place among
@@ -47,10 +49,12 @@ def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int
     ids : (B, beam, L) int64, the hypotheses after the start token, best first (rows end with ``eos_id``).
     scores : (B, beam) float, the normalised scores, decreasing.
 
+    ``source``: the encoder's other inputs (place, multiplier), as for :func:`greedy`.
+
     >>> ids, scores = beam_search(model, src, 20, 1, 1, beam=4)     # doctest: +SKIP
     """
     B, K = src.shape[0], beam
-    memory, mask = model.encode(src)
+    memory, mask = model.encode(src, *source)
     memory = memory.repeat_interleave(K, 0)
     mask = None if mask is None else mask.repeat_interleave(K, 0)
     caches = model.new_caches(B * K, max_len + 1, src.device, memory.dtype)

@@ -11,25 +11,56 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..encodings.sequence import FIRST_PLACE
 from .layers import Block, HookPoint
 
 
-class Stack(nn.Module):
-    """Positions + blocks + final LayerNorm; the encoder or the decoder."""
+class EntryPositions(nn.Module):
+    """2-D positions of a matrix's tokens: learned embeddings of the entry's row, its column and the token's place
+    in the number, summed (header and prefix tokens have one embedding each). Input: the codec's Source.place
+    codes (B, S); output (B, S, d). The same entry has the same position whatever the lengths of the numbers
+    before it, and a larger matrix reuses the smaller one's rows and columns."""
 
-    def __init__(self, n_layers, d_model, n_heads, d_ff, max_len, dropout, cross):
+    def __init__(self, max_dim: int, width: int, d_model: int):
         super().__init__()
-        self.pos = nn.Embedding(max_len, d_model)
+        self.max_dim, self.width = max_dim, width
+        self.special = nn.Embedding(FIRST_PLACE, d_model)
+        self.row, self.col = nn.Embedding(max_dim, d_model), nn.Embedding(max_dim, d_model)
+        self.slot = nn.Embedding(width, d_model)
+
+    def forward(self, place):
+        q = (place - FIRST_PLACE).clamp(min=0)
+        entry, slot = q // self.width, q % self.width
+        body = self.row(entry // self.max_dim) + self.col(entry % self.max_dim) + self.slot(slot)
+        return torch.where((place < FIRST_PLACE)[..., None], self.special(place.clamp(max=FIRST_PLACE - 1)), body)
+
+
+class Stack(nn.Module):
+    """Positions + blocks + final LayerNorm; the encoder or the decoder.
+
+    ``places`` = (max_dim, width): 2-D positions (:class:`EntryPositions`, read from ``place`` codes) instead
+    of a flat learned table.
+    """
+
+    def __init__(self, n_layers, d_model, n_heads, d_ff, max_len, dropout, cross, places=None):
+        super().__init__()
+        self.pos = nn.Embedding(max_len, d_model) if places is None else EntryPositions(*places, d_model)
+        self.max_len = max_len
         self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout, cross) for _ in range(n_layers))
         self.ln_final = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
         self.hook_embed, self.hook_pos_embed, self.hook_resid_final = HookPoint(), HookPoint(), HookPoint()
 
-    def forward(self, tok_emb, start=0, **kw):
+    def forward(self, tok_emb, start=0, place=None, **kw):
         T = tok_emb.shape[1]
-        if start + T > self.pos.num_embeddings:
-            raise ValueError(f"sequence of {start + T} tokens exceeds the {self.pos.num_embeddings} learned positions")
-        pos = self.hook_pos_embed(self.pos.weight[start : start + T])
+        if start + T > self.max_len:
+            raise ValueError(f"sequence of {start + T} tokens exceeds the {self.max_len} learned positions")
+        if isinstance(self.pos, EntryPositions):
+            if place is None:
+                raise ValueError("2-D positions need the place of every token (the pipeline's Source)")
+            pos = self.hook_pos_embed(self.pos(place))
+        else:
+            pos = self.hook_pos_embed(self.pos.weight[start : start + T])
         x = self.drop(self.hook_embed(tok_emb) + pos)
         caches = kw.pop("caches", None)
         for i, block in enumerate(self.blocks):
@@ -57,13 +88,18 @@ class Seq2Seq(nn.Module):
     torch.Size([2, 5, 50])
     """
 
-    def __init__(self, cfg, vocab_size: int, max_src_len: int, max_tgt_len: int, pad_id: int = 0):
+    def __init__(self, cfg, vocab_size: int, max_src_len: int, max_tgt_len: int, pad_id: int = 0,
+                 places: tuple[int, int] | None = None):
         super().__init__()
         d, d_ff = cfg.d_model, cfg.d_ff or 4 * cfg.d_model
         self.pad_id = pad_id
         self.max_src_len, self.max_tgt_len = max_src_len, max_tgt_len
         self.embed = nn.Embedding(vocab_size, d)
-        self.encoder = Stack(cfg.enc_layers, d, cfg.n_heads, d_ff, max_src_len, cfg.dropout, cross=False)
+        two_d = getattr(cfg, "src_positions", "flat") == "2d"
+        if two_d and places is None:
+            raise ValueError("model.src_positions = 2d needs places=(max_dim, width)")
+        self.encoder = Stack(cfg.enc_layers, d, cfg.n_heads, d_ff, max_src_len, cfg.dropout, cross=False,
+                             places=places if two_d else None)
         self.decoder = Stack(cfg.dec_layers, d, cfg.n_heads, d_ff, max_tgt_len, cfg.dropout, cross=True)
         self.unembed = nn.Linear(d, vocab_size, bias=False)
         self.apply(self._init)
@@ -84,18 +120,23 @@ class Seq2Seq(nn.Module):
             return None
         return (~pad)[:, None, None, :]
 
-    def encode(self, src):
+    def encode(self, src, place=None, multiplier=None):
+        """src (B, S) ids -> (memory (B, S, d), mask). ``place`` (B, S): the tokens' places in the matrix (2-D
+        positions); ``multiplier`` (B, S): each token embedding's factor (xVal: the number's value)."""
         mask = self.source_mask(src)
-        return self.encoder(self.embed(src), self_mask=mask), mask
+        tok = self.embed(src)
+        if multiplier is not None:
+            tok = tok * multiplier[..., None].to(tok.dtype)
+        return self.encoder(tok, place=place, self_mask=mask), mask
 
     def decode(self, tgt_in, memory, memory_mask, start=0, caches=None):
         x = self.decoder(self.embed(tgt_in), start=start, causal=True, memory=memory, memory_mask=memory_mask,
                          caches=caches)
         return self.unembed(x)
 
-    def forward(self, src, tgt_in):
-        """Teacher-forced logits: src (B, S), tgt_in (B, T) -> (B, T, vocab)."""
-        memory, mask = self.encode(src)
+    def forward(self, src, tgt_in, place=None, multiplier=None):
+        """Teacher-forced logits: src (B, S), tgt_in (B, T) -> (B, T, vocab) (place, multiplier: see encode)."""
+        memory, mask = self.encode(src, place, multiplier)
         return self.decode(tgt_in, memory, mask)
 
     def new_caches(self, batch: int, max_len: int, device, dtype):

@@ -52,6 +52,10 @@ class SpectralOptions(MatrixOptions):
                             choices=list(EIGEN_DISTRIBUTIONS))
     check: str = opt("lawt", "lawt: LAWT's check (the paper's numbers); strict: also orthonormal V (U and V "
                              "for the SVD) within the tolerance", choices=list(CHECKS))
+    signs: str = opt("numpy", "eigenvectors, singularvectors: the target's vector signs: numpy (as eigh/svd return "
+                              "them: LAWT) or canonical (each vector's largest-magnitude component positive, so the "
+                              "target is a function of the input; LAWT's check ignores signs)",
+                     choices=["numpy", "canonical"])
     max_cond: float = opt(1e6, "inversion: problems whose condition number exceeds this are re-drawn (and "
                                "counted); 0: no limit", min=0.0)
 
@@ -78,9 +82,10 @@ class SpectralTask(MatrixTask):
         if not self.symmetric and o.distribution != SpectralOptions.distribution:
             raise UserError(f"task.distribution: {self.name} draws general matrices ({o.coeffs} coefficients); "
                             f"eigenvalue distributions apply to eigenvalues, eigenvectors and syminverse")
-        if o.check == "strict" and not self.has_vectors:
-            raise UserError(f"task.check: 'strict' checks the orthonormality of written vectors, which "
-                            f"{self.name} does not write; it applies to eigenvectors and singularvectors")
+        for key, value, default in (("check", o.check, "lawt"), ("signs", o.signs, "numpy")):
+            if value != default and not self.has_vectors:
+                raise UserError(f"task.{key}: {value!r} is about the vectors a decomposition writes, which "
+                                f"{self.name} does not write; it applies to eigenvectors and singularvectors")
 
     def draw_shape(self, rng):
         o = self.options
@@ -203,6 +208,22 @@ def consecutive_cosine(v: np.ndarray) -> np.ndarray:
     return _finite(np.maximum(rows(v), rows(np.swapaxes(v, 1, 2))))
 
 
+def canonical_signs(v: np.ndarray) -> np.ndarray:
+    """Each column of each (n, r, k) V with the sign that makes its largest-magnitude component positive (the
+    first such component on a tie), so that nearby matrices get nearby targets.
+
+    >>> canonical_signs(np.array([[[0.6, 0.8], [-0.8, 0.6]]])).tolist()
+    [[[-0.6, 0.8], [0.8, 0.6]]]
+    """
+    return v * column_signs(v)
+
+
+def column_signs(v: np.ndarray) -> np.ndarray:
+    """(n, 1, k): +1 or -1, the sign of each column's largest-magnitude component (+1 for a zero column)."""
+    top = np.take_along_axis(v, np.abs(v).argmax(1)[:, None, :], 1)
+    return np.where(top < 0, -1.0, 1.0)
+
+
 def condition_numbers(v: np.ndarray) -> np.ndarray:
     """2-norm condition number of each (n, k, k) matrix; inf where it is singular or not finite."""
     out = np.full(len(v), np.inf)
@@ -223,6 +244,8 @@ class Eigenvectors(SpectralTask):
 
     def target_matrix(self, problems):
         lam, v = np.linalg.eigh(problems["input"])
+        if self.options.signs == "canonical":
+            v = canonical_signs(v)
         return np.concatenate([lam[:, None, :], v], axis=1)
 
     def verify(self, problems, predictions):
@@ -324,7 +347,11 @@ class SingularVectors(SpectralTask):
 
     def target_matrix(self, problems):
         u, s, vt = np.linalg.svd(problems["input"], full_matrices=False)
-        return np.concatenate([s[:, None, :], u, np.swapaxes(vt, 1, 2)], axis=1)
+        v = np.swapaxes(vt, 1, 2)
+        if self.options.signs == "canonical":  # u_k and v_k change sign together (M v_k = s_k u_k): V decides
+            sign = column_signs(v)
+            u, v = u * sign, v * sign
+        return np.concatenate([s[:, None, :], u, v], axis=1)
 
     def split(self, problems, predictions):
         """(S (n, k), U (n, r, k), V (n, c, k)) of written predictions."""

@@ -88,9 +88,10 @@ class DigitPipeline:
 
     def test_set(self, size: int, seed: int, batch_size: int, lengths=None) -> dict[str, list]:
         """Seeded test sets: the training distribution ('id') and each operand length ('4 digits'; default: the
-        task's eval lengths). With a fixed training set (train.dataset_size) no test problem is a training
-        pair: an in-distribution accuracy is on pairs never trained on."""
-        train = training_set(self.task, self.cfg) if self.cfg.train.dataset_size else []
+        task's eval lengths). With a fixed training set (train.dataset_size, or two-set training's repeated set)
+        no test problem is one of its pairs: an in-distribution accuracy is on pairs never trained on (or, with
+        two-set training, never repeated)."""
+        train = training_set(self.task, self.cfg)
         seen = np.concatenate([self.task.keys(b) for b in train]) if train else None
         sets = {"id": build_test_set(self.task, size, seed, batch_size, seen)}
         for d in self.task.eval_digits if lengths is None else lengths:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import encodings
-from ..encodings.sequence import MatrixCodec, Vocabulary
+from ..encodings.sequence import MatrixCodec, Source, Vocabulary
 from .stream import build_test_set
 
 
@@ -56,12 +56,14 @@ class Pipeline:
     def __init__(self, cfg):
         self.cfg = cfg
         self.task = cfg.build_task()
-        self.enc_in = encodings.get(cfg.encoding.input)
+        self.enc_in = input_encoding(cfg.encoding)
         self.enc_out = encodings.get(cfg.encoding.output)
         self.vocab = Vocabulary([self.enc_in, self.enc_out], max_dim=self.task.max_dim,
                                 extra=self.task.extra_tokens)
-        self.codec_in = MatrixCodec(self.enc_in, self.vocab)
+        self.codec_in = MatrixCodec(self.enc_in, self.vocab, layout=cfg.encoding.input_layout)
         self.codec_out = MatrixCodec(self.enc_out, self.vocab)
+        # the encoder also reads each token's place in the matrix and its embedding's factor (Source)
+        self.with_source = getattr(self.enc_in, "continuous", False) or cfg.model.src_positions == "2d"
         prefix = 1 if self.task.extra_tokens else 0  # cotraining's task token
         self.max_src_len = prefix + max(self.codec_in.max_len(*t.input_matrix(t.largest()).shape[1:])
                                         for t in self.task.parts())
@@ -70,27 +72,32 @@ class Pipeline:
                                for t in self.task.parts()) + 1
         self.max_tgt_len = self.max_out_len + 1
 
-    def encode(self, problems) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, problems) -> tuple[np.ndarray, ...]:
+        """Problems -> (src, tgt), or (src, tgt, place, multiplier) when the encoder reads a Source."""
         x, y = self.task.input_matrix(problems), self.task.target_matrix(problems)
+        self.codec_in.check_shape(*x.shape[1:])
+        self.codec_out.check_shape(*y.shape[1:])
+        values = self.codec_in.written(x)
+        n, k = values.shape
         if self.enc_in is self.enc_out:  # one encoding call for both: half the per-call numpy overhead
-            n, k = len(x), x.shape[1] * x.shape[2]
-            self.codec_in.check_shape(*x.shape[1:])
-            self.codec_out.check_shape(*y.shape[1:])
-            local = self.enc_in.encode(np.concatenate([x.reshape(n, -1), y.reshape(n, -1)], axis=1))
-            src, _ = self.codec_in.from_local(local[:, :k], *x.shape[1:])
-            body, lengths = self.codec_out.from_local(local[:, k:], *y.shape[1:])
+            local = self.enc_in.encode(np.concatenate([values, y.reshape(n, -1)], axis=1))
+            local_in, local_out = local[:, :k], local[:, k:]
         else:
-            src, _ = self.codec_in.encode(x)
-            body, lengths = self.codec_out.encode(y)
+            local_in, local_out = self.enc_in.encode(values), self.enc_out.encode(y.reshape(n, -1))
+        src, _ = self.codec_in.from_local(local_in, *x.shape[1:])
+        body, lengths = self.codec_out.from_local(local_out, *y.shape[1:])
+        source = self.codec_in.source(values, local_in, *x.shape[1:], src.shape[1]) if self.with_source else None
         token = self.task.task_token(problems)
         if token is not None:
-            src = np.concatenate([np.full((len(src), 1), self.vocab.index[token]), src], axis=1)
-        n = body.shape[0]
+            src = np.concatenate([np.full((n, 1), self.vocab.index[token]), src], axis=1)
+            if source is not None:  # the task token's place is 0, its factor 1
+                source = Source(np.pad(source.place, ((0, 0), (1, 0))),
+                                np.pad(source.multiplier, ((0, 0), (1, 0)), constant_values=1.0))
         tgt = np.full((n, body.shape[1] + 2), self.vocab.pad_id, dtype=np.int64)
         tgt[:, 0] = self.vocab.eos_id
         tgt[:, 1 : body.shape[1] + 1] = body
         tgt[np.arange(n), lengths + 1] = self.vocab.eos_id
-        return src, tgt
+        return (src, tgt) if source is None else (src, tgt, *source)
 
     @property
     def symbols(self) -> list[str]:
@@ -99,13 +106,13 @@ class Pipeline:
     @property
     def fills(self) -> tuple:
         """What pads each encoded array when batches of different lengths are joined."""
-        return self.vocab.pad_id, self.vocab.pad_id
+        return (self.vocab.pad_id, self.vocab.pad_id) + ((0, 1.0) if self.with_source else ())
 
     def loss(self, forward, arrays, device) -> LossTerms:
         """Teacher-forced cross-entropy over the target tokens (arrays: numpy or, pinned, torch)."""
-        src, tgt = (torch.as_tensor(x).to(device, non_blocking=True) for x in arrays)
+        src, tgt, *source = (torch.as_tensor(x).to(device, non_blocking=True) for x in arrays)
         tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
-        logits = forward(src, tgt_in)
+        logits = forward(src, tgt_in, *source)
         mask = tgt_out != self.vocab.pad_id
         total = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=self.vocab.pad_id,
                                 reduction="sum")
@@ -128,4 +135,12 @@ class Pipeline:
     def build_model(self):
         from ..models import Seq2Seq
 
-        return Seq2Seq(self.cfg.model, len(self.vocab), self.max_src_len, self.max_tgt_len, self.vocab.pad_id)
+        return Seq2Seq(self.cfg.model, len(self.vocab), self.max_src_len, self.max_tgt_len, self.vocab.pad_id,
+                       places=(self.vocab.max_dim, self.enc_in.width))
+
+
+def input_encoding(enc_cfg):
+    """The encoding the model reads (xVal with its ``encoding.xval_scale``)."""
+    if enc_cfg.input == "xval":
+        return encodings.get("xval", scale=enc_cfg.xval_scale)
+    return encodings.get(enc_cfg.input)

@@ -86,9 +86,59 @@ class FreshStream:
 
 def streams_in(state: dict) -> int | None:
     """Fresh streams a checkpoint's stream state holds (None for a fixed training set)."""
+    if "fresh" in state:  # two-set training
+        return streams_in(state["fresh"]) if state["fresh"] else None
     if "rng" in state:
         return 1
     return len(state["streams"]) if "streams" in state else None
+
+
+def encode_buckets(pipe, problems: list) -> list[tuple]:
+    """Batches of problems -> their encoded arrays, joined by shape: one tuple of arrays per shape."""
+    buckets: dict = {}
+    for batch in problems:
+        arrays = pipe.encode(batch)  # (src, tgt[, place, multiplier]), or (tokens, mask, places)
+        buckets.setdefault(tuple(x.shape[1:] for x in arrays), []).append(arrays)
+    return [tuple(np.concatenate(column) for column in zip(*parts)) for parts in buckets.values()]
+
+
+class TwoSetStream:
+    """Two-set training (Charton & Kempe, arXiv 2410.07041): ``repeat`` rows of every batch are drawn (with
+    replacement, uniformly) from a fixed set of problems, which the model therefore sees again and again; the
+    other rows are fresh (:class:`FreshStream`). Under torchrun each rank takes every world-th repeated row.
+
+    The repeated set is :func:`training_set` (drawn once from its own seed); a batch's repeated rows come from one shape bucket, picked
+    in proportion to its size (one bucket unless the task mixes sizes).
+    """
+
+    def __init__(self, pipe, batch_size: int, seed: int, streams: int, problems: list, repeat: int):
+        self.pipe, self.repeat = pipe, repeat
+        self.fresh = FreshStream(pipe, batch_size - repeat, seed, streams) if repeat < batch_size else None
+        self.buckets = encode_buckets(pipe, problems)
+        sizes = np.array([len(b[0]) for b in self.buckets], dtype=np.float64)
+        self.weights = sizes / sizes.sum()
+        self.rng = seeded_rng(seed, 5)
+
+    def next(self):
+        b = self.rng.choice(len(self.buckets), p=self.weights) if len(self.buckets) > 1 else 0
+        idx = self.rng.integers(0, len(self.buckets[b][0]), self.repeat)
+        rank, world = rank_and_world()
+        repeated = tuple(x[idx[rank::world]] for x in self.buckets[b])
+        if self.fresh is None:
+            return repeated
+        return concat_batches([self.fresh.next(), repeated], self.pipe.fills)
+
+    def state(self) -> dict:
+        return {"fresh": None if self.fresh is None else self.fresh.state(), "repeat_rng": self.rng.bit_generator.state}
+
+    def merge(self, states: list[dict]) -> dict:
+        fresh = None if self.fresh is None else self.fresh.merge([s["fresh"] for s in states])
+        return {"fresh": fresh, "repeat_rng": states[0]["repeat_rng"]}  # every rank draws the same rows
+
+    def restore(self, state: dict) -> None:
+        if self.fresh is not None:
+            self.fresh.restore(state["fresh"])
+        self.rng.bit_generator.state = state["repeat_rng"]
 
 
 class FixedStream:
@@ -101,11 +151,7 @@ class FixedStream:
 
     def __init__(self, pipe, batch_size: int, problems: list, rng):
         self.pipe, self.batch_size, self.rng = pipe, batch_size, rng
-        buckets: dict = {}
-        for batch in problems:
-            arrays = pipe.encode(batch)  # (src, tgt), or (tokens, mask, places)
-            buckets.setdefault(tuple(x.shape[1:] for x in arrays), []).append(arrays)
-        self.buckets = [tuple(np.concatenate(column) for column in zip(*parts)) for parts in buckets.values()]
+        self.buckets = encode_buckets(pipe, problems)
         self._new_epoch()
 
     def _new_epoch(self):
@@ -144,13 +190,24 @@ def make_stream(pipe, cfg, streams: int | None = None):
     t = cfg.train
     if t.dataset_size:
         return FixedStream(pipe, t.batch_size, training_set(pipe.task, cfg), seeded_rng(cfg.seed, 1))
-    return FreshStream(pipe, t.batch_size, cfg.seed, streams or t.data_streams or rank_and_world()[1])
+    streams = streams or t.data_streams or rank_and_world()[1]
+    if t.repeat_size:
+        repeat = repeated_rows(t.batch_size, t.repeat_frac)
+        return TwoSetStream(pipe, t.batch_size, cfg.seed, streams, training_set(pipe.task, cfg), repeat)
+    return FreshStream(pipe, t.batch_size, cfg.seed, streams)
+
+
+def repeated_rows(batch_size: int, frac: float) -> int:
+    """Rows of a two-set batch taken from the repeated set: the nearest whole number, at least one."""
+    return min(batch_size, max(1, round(frac * batch_size)))
 
 
 def training_set(task, cfg) -> list:
-    """The fixed training set of a run with ``train.dataset_size``: batches of problems drawn from its own seed
-    (the same every time, so a test set can leave them out)."""
-    return _draw(task, cfg.train.dataset_size, cfg.train.batch_size, seeded_rng(cfg.seed, 3))
+    """The fixed training set of a run (``train.dataset_size``), or its repeated set (two-set training,
+    ``train.repeat_size``): batches of problems drawn from their own seed (the same every time, so a test set can
+    leave them out); [] for a run on fresh problems only."""
+    size = cfg.train.dataset_size or cfg.train.repeat_size
+    return _draw(task, size, cfg.train.batch_size, seeded_rng(cfg.seed, 3)) if size else []
 
 
 MAX_REDRAWS = 100

@@ -126,9 +126,10 @@ class Trainer:
         self.optimizer.step()
         return terms.total.item() / max(tokens, 1.0), terms.right.item() / n, int(n), stop_any > 0
 
-    def evaluate_now(self) -> dict:
+    def evaluate_now(self, elapsed: float) -> dict:
+        """Evaluate the periodic test set; the record says the training time so far (``time``, seconds)."""
         summary, _ = self.pipe.evaluate(self.model, self.tests, self.device, self.autocast)  # split by rank
-        record = {"kind": "eval", "step": self.step, "examples": self.examples, **summary}
+        record = {"kind": "eval", "step": self.step, "examples": self.examples, "time": elapsed, **summary}
         if self.main:
             self.log(record)
         return record
@@ -152,6 +153,13 @@ class Trainer:
         stop_any = False
         try:
             while not self.done:
+                if t.max_seconds and self.train_time + time.perf_counter() - tick - paused >= t.max_seconds:
+                    if self.log.last("eval").get("step") != self.step:  # the time limit's own evaluation
+                        last_eval = self.evaluate_now(self.train_time + time.perf_counter() - tick - paused)
+                    self.train_time += time.perf_counter() - tick - paused
+                    tick, paused = time.perf_counter(), 0.0
+                    self.save()
+                    break
                 if stop_any:  # every rank learns of a Ctrl-C through the step's all-reduce, and stops here
                     self.save()
                     raise KeyboardInterrupt
@@ -180,7 +188,7 @@ class Trainer:
                     tick, paused = time.perf_counter(), 0.0
                 if self.examples // t.eval_every > (self.examples - n) // t.eval_every or self.done:
                     start = time.perf_counter()
-                    last_eval = self.evaluate_now()
+                    last_eval = self.evaluate_now(self.train_time + start - tick - paused)
                     self.save()
                     paused += time.perf_counter() - start
         finally:
