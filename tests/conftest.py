@@ -2,6 +2,12 @@ import os
 
 import pytest
 import torch
+from hypothesis import settings
+
+# CI draws the same examples every run (a failure there can be replayed); locally each run explores new ones
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 torch.set_num_threads(1)  # tests are small; one thread keeps them deterministic and leaves a core free
 

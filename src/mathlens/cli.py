@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import lock
 from .errors import UserError
 
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
@@ -74,9 +75,15 @@ def start_trainer(cfg, run_dir: Path, quiet: bool):
         from .training.full_batch import FullBatchTrainer as Trainer
     else:
         from .training.trainer import Trainer
-    trainer = Trainer(cfg, run_dir, quiet=quiet)
-    if distributed.is_main():
-        write_text(Path(run_dir) / CONFIG, cfg.to_toml())
+    key = lock.acquire(run_dir, "mathlens train", create=True) if distributed.is_main() else None  # rank 0 writes for all
+    try:
+        trainer = Trainer(cfg, run_dir, quiet=quiet)
+        if distributed.is_main():
+            write_text(Path(run_dir) / CONFIG, cfg.to_toml())
+    except BaseException:
+        lock.release(key)
+        raise
+    trainer.lock_key = key  # released when its run() ends
     return trainer
 
 
@@ -132,7 +139,7 @@ def cmd_eval(args) -> int:
     from .evaluation.run_eval import eval_run, format_summary
 
     summary, path = eval_run(args.run, size=args.size, seed=args.seed, beam=args.beam,
-                             batch_size=args.batch_size, ood=args.ood, digits=args.digits)
+                             batch_size=args.batch_size, ood=args.ood, digits=args.digits, checkpoint=args.checkpoint)
     print(format_summary(summary))
     print(f"{'table' if str(path).endswith('.md') else 'records'}: {path}")
     return 0
@@ -141,7 +148,8 @@ def cmd_eval(args) -> int:
 def cmd_report(args) -> int:
     from .report.html import write_report
 
-    print(f"report: {write_report(args.run)}")
+    with lock.hold(args.run, "mathlens report"):
+        print(f"report: {write_report(args.run)}")
     return 0
 
 
@@ -149,6 +157,11 @@ def cmd_analyze(args) -> int:
     from .run import Run
 
     run = Run(args.run)
+    with lock.hold(run.path, f"mathlens analyze {args.analysis}"):
+        return _analyze(run, args)
+
+
+def _analyze(run, args) -> int:
     if args.analysis in ("equivalence", "hidden"):
         return analyze_arithmetic(run, args)
     if args.hook or args.digits:
@@ -257,7 +270,8 @@ def cmd_compare(args) -> int:
 def cmd_export(args) -> int:
     from .export import export_transformer_lens
 
-    path = export_transformer_lens(args.run, args.out)
+    with lock.hold(args.run, "mathlens export"):
+        path = export_transformer_lens(args.run, args.out)
     print(f"TransformerLens model: {path}")
     print(f"open it with: mathlens.export.load_hooked_transformer({str(path)!r})")
     return 0
@@ -363,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, help="test-set seed (default: the run's eval.seed)")
     e.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
     e.add_argument("--batch-size", type=int, help="problems decoded at once")
+    e.add_argument("--checkpoint", choices=["latest", "best"], default="latest",
+                   help="the weights to evaluate: the latest checkpoint (default) or the best periodic evaluation's "
+                        "(its files end in -best)")
     e.add_argument("--ood", metavar="all|V1,V2",
                    help="evaluate on other input distributions (eigenvalue distributions for symmetric tasks, "
                         "coefficient distributions otherwise) and write one table")
@@ -428,7 +445,7 @@ def main(argv=None) -> int:
     except UserError as e:
         if _first_rank():  # under torchrun every rank meets the same mistake; one line says it
             print(f"mathlens: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         if _first_rank():
             print("\nmathlens: interrupted; the checkpoint is saved, run the same command to resume", file=sys.stderr)

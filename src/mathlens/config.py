@@ -84,6 +84,10 @@ class TrainConfig:
                               "that supplies repeat_frac of every batch, the rest fresh; 0: off", min=0)
     repeat_frac: float = opt(0.0, "two-set training: the share of every batch drawn from the repeated set",
                              min=0.0, max=1.0)
+    on_nan: str = opt("stop", "a non-finite loss or gradient norm: stop (exit code 3; the last checkpoint is the "
+                              "last good model) or skip (drop that step's update, counted in the metrics as "
+                              "'skipped'; stop after nan_patience in a row)", choices=["stop", "skip"])
+    nan_patience: int = opt(10, "on_nan = skip: stop after this many non-finite steps in a row", min=1)
     max_seconds: float = opt(0.0, "stop (with a checkpoint; `mathlens train RUN` continues) after this many "
                                   "seconds of training, evaluations not counted; 0: no limit", min=0.0)
     eval_every: int = opt(50_000, "examples between evaluations and checkpoints (steps for full-batch tasks)",

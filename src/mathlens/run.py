@@ -15,19 +15,29 @@ import pandas as pd
 from .config import load_config_file
 from .errors import UserError
 from .io import read_jsonl
+from .training.checkpoint import BEST, LATEST
 
 CONFIG = "config.toml"
+CHECKPOINTS = {"latest": LATEST, "best": BEST}  # --checkpoint: which weights a Run loads
 
 
 class Run:
     """A trained (or training) run in ``path``: ``runs/NAME`` with config.toml, checkpoint, metrics, eval/."""
 
-    def __init__(self, path):
+    def __init__(self, path, checkpoint: str = "latest"):
         self.path = Path(path)
         if not (self.path / CONFIG).exists():
             what = "does not exist" if not self.path.exists() else f"has no {CONFIG}"
             raise UserError(f"{self.path}: not a run directory ({what})")
+        if checkpoint not in CHECKPOINTS:
+            raise UserError(f"--checkpoint: {checkpoint!r} is not allowed; choose from {', '.join(CHECKPOINTS)}")
+        self.checkpoint = checkpoint  # which weights `model` loads: the latest, or the best evaluation's
         self.cfg = load_config_file(self.path / CONFIG)
+
+    @property
+    def suffix(self) -> str:
+        """What evaluation files of the best checkpoint add to their names ('' for the latest)."""
+        return "" if self.checkpoint == "latest" else f"-{self.checkpoint}"
 
     @cached_property
     def task(self):
@@ -48,7 +58,6 @@ class Run:
     def model(self):
         """The model with the checkpoint's weights, in eval mode, on the CPU."""
         from .training import checkpoint
-        from .training.trainer import CHECKPOINT
 
         if self.full_batch:
             from .training.full_batch import build_model
@@ -56,7 +65,10 @@ class Run:
             model = build_model(self.cfg, self.task)
         else:
             model = self.pipe.build_model()
-        checkpoint.load(self.path / CHECKPOINT, model)
+        file = self.path / CHECKPOINTS[self.checkpoint]
+        if self.checkpoint == "best" and not file.exists():
+            raise UserError(f"{file}: no best checkpoint yet (it is written at the run's first periodic evaluation)")
+        checkpoint.load(file, model)
         return model.eval()
 
     def split(self):

@@ -67,7 +67,9 @@ class Positional(Encoding):
         self._digit0 = 2
         self._exp0 = 2 + base
         n = len(self.vocab)
-        self._cls = np.zeros(n + 1, dtype=np.int8)  # 1 sign, 2 digit, 3 exponent, 0 padding (index -1)
+        # 1 sign, 2 digit, 3 exponent, 4 not a token of this encoding (index n), 0 padding (index -1)
+        self._cls = np.zeros(n + 2, dtype=np.int8)
+        self._cls[n] = 4
         self._cls[0:2] = 1
         self._cls[self._digit0 : self._exp0] = 2
         self._cls[self._exp0 : n] = 3
@@ -93,7 +95,8 @@ class Positional(Encoding):
 
     def decode(self, ids):
         ids = np.asarray(ids, dtype=np.int64)
-        cls = self._cls[ids]  # index -1 -> the padding class
+        n = len(self.vocab)
+        cls = self._cls[np.where((ids >= n) | (ids < PAD), n, ids)]  # index -1 -> the padding class
         # A number is: sign, one or more digits, one exponent, then padding.
         is_exp = cls == 3
         n_exp = is_exp.sum(-1)
@@ -137,7 +140,7 @@ class B1999(Encoding):
     def decode(self, ids):
         ids = np.asarray(ids, dtype=np.int64)
         m, e = ids[..., 0], ids[..., 1]
-        ok = (m >= 0) & (m < self._exp0) & (e >= self._exp0)
+        ok = (m >= 0) & (m < self._exp0) & (e >= self._exp0) & (e < len(self.vocab))
         values = times_power_of_ten((m - self._m0).astype(np.float64), np.where(ok, e - self._exp0 - MAX_EXPONENT, 0))
         return np.where(ok, values, np.nan), ok
 

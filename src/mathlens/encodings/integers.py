@@ -52,7 +52,7 @@ class IntBase(Encoding):
         ids = np.asarray(ids, dtype=np.int64)
         sign_ok = (ids[..., 0] == 0) | (ids[..., 0] == 1)
         body = ids[..., 1:]
-        is_digit = body >= 2
+        is_digit = (body >= 2) & (body < len(self.vocab))  # an id past the vocabulary is no digit
         n = is_digit.sum(-1)
         # digits must be contiguous from the start, then padding only
         contiguous = np.all(is_digit == (np.arange(self.max_digits) < n[..., None]), axis=-1)

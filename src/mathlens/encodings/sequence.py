@@ -199,7 +199,8 @@ class MatrixCodec:
         body = ids[:, 2:]
         pos = np.arange(body.shape[1])
         in_body = pos[None, :] < (end - 2)[:, None]
-        local = np.where(in_body, self._local[body], PAD)
+        known = (body >= 0) & (body < len(self._local))  # an id past the vocabulary is a bad token, not a crash
+        local = np.where(in_body & known, self._local[np.where(known, body, 0)], PAD)
         bad_tok = (in_body & (local == PAD)).any(1)
         reason[(reason == 0) & bad_tok] = REASONS.index("bad_token")
         # Cut each row into numbers at the tokens that start one.

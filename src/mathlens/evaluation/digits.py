@@ -109,7 +109,7 @@ def eval_digits_run(run, size: int, seed: int, batch_size: int, digits: str | No
     tests = pipe.test_set(size, seed, batch_size, parse_digits(digits, task))
     summary, records = evaluate_digits(run.model.to(device), pipe, tests, device, autocast, records=True)
     table = length_table(records, task.options.digits)
-    stem = run.path / "eval" / f"digits-n{size}-seed{seed}"
+    stem = run.path / "eval" / f"digits-n{size}-seed{seed}{run.suffix}"
     with atomic_path(stem.with_suffix(".parquet")) as tmp:
         records.to_parquet(tmp, index=False)
     with atomic_path(stem.with_suffix(".csv")) as tmp:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..io import atomic_path, write_json, write_text
+from ..lock import hold
 from ..run import Run
 from ..training.device import setup
 from ..training.stream import build_test_set
@@ -37,21 +38,27 @@ def eval_full_batch(run: Run):
     by_split = records.groupby("split")["correct"].mean()
     summary = {"n": len(records), "train_acc": float(by_split.get("train", np.nan)),
                "test_acc": float(by_split.get("test", np.nan))}
-    out = run.path / "eval" / "all-examples.parquet"
+    out = run.path / "eval" / f"all-examples{run.suffix}.parquet"
     with atomic_path(out) as tmp:
         records.to_parquet(tmp, index=False)
     write_json(out.with_suffix(".json"), summary)
     return summary, out
 
 
-def eval_run(path, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None):
+def eval_run(path, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None, checkpoint="latest"):
     """Evaluate the run in ``path``; returns (summary dict, path of the records file).
 
     With ``ood`` ("all" or a comma-separated list), the model is evaluated on every listed value of the task's
     out-of-distribution option (the eigenvalue distribution, or the coefficient distribution) and the
-    summary is a table, one row per value (see :func:`eval_ood`).
+    summary is a table, one row per value (see :func:`eval_ood`). ``checkpoint``: "latest" or "best" (the
+    best periodic evaluation's weights; its files end in "-best"). Holds the run's writer lock.
     """
-    run = Run(path)
+    run = Run(path, checkpoint=checkpoint)
+    with hold(run.path, "mathlens eval"):
+        return _eval_run(run, size, seed, beam, batch_size, ood, digits)
+
+
+def _eval_run(run, size, seed, beam, batch_size, ood, digits):
     cfg = run.cfg
     if run.full_batch:
         if size is not None or seed is not None or beam != 1 or ood:
@@ -82,7 +89,7 @@ def eval_run(path, size=None, seed=None, beam=1, batch_size=None, ood=None, digi
     batches = build_test_set(run.pipe.task, size, seed, batch_size)
     summary, records = evaluate(model, run.pipe, batches, device, autocast, records=True, beam=beam)
     summary.update(size=size, seed=seed, beam=beam, redrawn=run.pipe.task.redrawn)
-    stem = f"test-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else "")
+    stem = f"test-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else "") + run.suffix
     out = run.path / "eval" / f"{stem}.parquet"
     with atomic_path(out) as tmp:
         records.to_parquet(tmp, index=False)
@@ -123,7 +130,7 @@ def eval_ood(run: Run, ood: str, size: int, seed: int, beam: int, batch_size: in
         rows.append({key: value + (" (trained)" if trained else ""), **summary, "redrawn": task.redrawn})
         frames.append(records.assign(**{key: value}))
     table = pd.DataFrame(rows)
-    stem = run.path / "eval" / (f"ood-{key}-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else ""))
+    stem = run.path / "eval" / (f"ood-{key}-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else "") + run.suffix)
     with atomic_path(stem.with_suffix(".parquet")) as tmp:
         pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
     with atomic_path(stem.with_suffix(".csv")) as tmp:

@@ -48,8 +48,41 @@ def save(path: Path, model, optimizer=None, meta: dict | None = None, extra: dic
     for k, v in (extra or {}).items():
         tensors[f"extra.{k}"] = v.detach().contiguous().cpu()
     metadata = {"format": FORMAT, "meta": json.dumps(meta or {}), "param_groups": json.dumps(groups)}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    try:
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+    except (OSError, SafetensorError) as e:  # a full disk, a quota, an I/O error: the old file is still whole
+        old = "the previous checkpoint is intact" if Path(path).exists() else "no earlier checkpoint exists"
+        raise UserError(f"{path}: could not write the checkpoint ({getattr(e, 'strerror', None) or e}); {old}. Free "
+                        f"some space and run the same command again to resume") from None
+
+
+LATEST, BEST = "checkpoint.safetensors", "best.safetensors"
+
+
+class Best:
+    """``best.safetensors`` beside the latest checkpoint: the weights of the best periodic evaluation so far.
+
+    ``offer(model, record, value)`` writes them when ``value`` (the evaluation's headline accuracy) beats every
+    earlier one; ``state()`` goes into the latest checkpoint's meta so that a resumed run keeps comparing with
+    the same best.
+    """
+
+    def __init__(self, run_dir: Path, meta: dict | None = None):
+        self.path = Path(run_dir) / BEST
+        self.step, self.value = None, None
+        if meta and meta.get("best"):
+            self.step, self.value = meta["best"]["step"], meta["best"]["value"]
+
+    def offer(self, model, step: int, value: float, record: dict) -> bool:
+        if value != value or (self.value is not None and value <= self.value):  # NaN never wins
+            return False
+        save(self.path, model, meta={"best": True, **record})
+        self.step, self.value = step, value
+        return True
+
+    def state(self) -> dict:
+        return {"best": None if self.step is None else {"step": self.step, "value": self.value}}
 
 
 def _metadata(path: Path) -> dict:
@@ -86,7 +119,11 @@ def load(path: Path, model, optimizer=None) -> tuple[dict, dict]:
     """Load weights (and optimiser state) into the given objects; returns (meta, extra tensors)."""
     tensors, metadata = read(path)
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    _, tied = _unique_state(model)
+    own, tied = _unique_state(model)
+    for name, value in weights.items():  # torch would convert another dtype silently
+        if name in own and value.dtype != own[name].dtype:
+            raise UserError(f"{path}: {name} is {value.dtype} in the file but {own[name].dtype} in this model; "
+                            f"the checkpoint was not written for this model")
     try:
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except RuntimeError as e:

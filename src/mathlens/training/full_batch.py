@@ -21,9 +21,11 @@ from tqdm import tqdm
 
 from ..analysis.progress import logits_of, measure
 from ..errors import UserError
+from .. import lock
 from . import checkpoint, transfer
 from .device import setup
 from .grokfast import GradientFilter
+from .guard import DivergenceGuard
 from .optim import lr_at, make_optimizer
 from .runlog import RunLog, StopAtStepBoundary
 from .stream import seeded_rng
@@ -70,7 +72,11 @@ class FullBatchTrainer:
                                       o.grokfast_window) if o.grokfast != "none" else None)
         self.forward = torch.compile(self.model) if t.compile else self.model
         self.step, self.train_time, self.streak, self.stopped_early = 0, 0.0, 0, False
+        self.guard = DivergenceGuard(t)
+        self.saved_step = None  # the step of the newest checkpoint on disk
+        self.lock_key = None  # the run's writer lock, taken by cli.start_trainer and given back when run() ends
         self.log = RunLog(self.run_dir, x_key="step")
+        self.best = checkpoint.Best(self.run_dir)
         if not fresh:
             self._resume()
 
@@ -79,17 +85,21 @@ class FullBatchTrainer:
         meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
         self.step, self.train_time = meta["step"], meta["train_time"]
         self.streak, self.stopped_early = meta["streak"], meta["stopped_early"]
+        self.guard.restore(meta)
+        self.best = checkpoint.Best(self.run_dir, meta)
+        self.saved_step = self.step
         if self.filter is not None:
             self.filter.load_state(meta["grokfast"], extra)
         self.log.truncate(self.step)
 
     def save(self):
         meta = {"step": self.step, "train_time": self.train_time, "streak": self.streak,
-                "stopped_early": self.stopped_early, "done": self.done}
+                "stopped_early": self.stopped_early, "done": self.done, **self.guard.state(), **self.best.state()}
         extra = {}
         if self.filter is not None:
             meta["grokfast"], extra = self.filter.state()
         checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta, extra=extra)
+        self.saved_step = self.step
 
     @property
     def done(self) -> bool:
@@ -106,9 +116,11 @@ class FullBatchTrainer:
         loss.backward()
         if self.filter is not None:
             self.filter.apply()
-        if self.cfg.optim.clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip)
-        self.optimizer.step()
+        grad_norm = self.guard.clip(self.model, self.cfg.optim.clip)
+        if self.guard.skip(loss.item(), grad_norm, self.step, self.saved_step):
+            self.optimizer.zero_grad(set_to_none=True)
+        else:
+            self.optimizer.step()
         acc = (logits.detach().argmax(-1) == self.y_train).float().mean()
         return loss.item(), acc.item()
 
@@ -123,6 +135,7 @@ class FullBatchTrainer:
             record[f"{split}_acc"] = (part.argmax(-1) == self.answers[idx]).float().mean().item()
         record["time"] = self.train_time
         self.log(record)
+        self.best.offer(self.model, self.step, record["test_acc"], record)
         if with_measures:
             self.log({"kind": "measure", "step": self.step,
                       **measure(self.model, self.task, self.data, self.train_idx, logits.cpu().numpy())})
@@ -155,7 +168,8 @@ class FullBatchTrainer:
                 tick = now
                 if self.step % t.log_every == 0:
                     self.log({"kind": "train", "step": self.step, "loss": loss, "acc": acc,
-                              "lr": self.optimizer.param_groups[0]["lr"], "time": self.train_time})
+                              "skipped": self.guard.skipped, "lr": self.optimizer.param_groups[0]["lr"],
+                              "time": self.train_time})
                 if self.step % t.eval_every == 0 or self.step >= t.max_steps:
                     last = self.evaluate_now(with_measures=self.step % measure_every == 0
                                              or self.step >= t.max_steps)
@@ -173,4 +187,6 @@ class FullBatchTrainer:
             stop.restore()
             bar.close()
             self.log.close()
+            lock.release(self.lock_key)
+            self.lock_key = None
         return last

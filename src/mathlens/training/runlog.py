@@ -6,12 +6,11 @@ any moment and resumed ends with the same records as an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from pathlib import Path
 
-from ..io import append_jsonl, read_jsonl, write_text
+from ..io import append_jsonl, dumps, read_jsonl, write_text
 
 METRICS = "metrics.jsonl"
 
@@ -49,7 +48,7 @@ class RunLog:
     def truncate(self, step: int) -> None:
         """Drop the records after ``step`` (the resumed run writes them again)."""
         kept = [r for r in read_jsonl(self.path) if r["step"] <= step]
-        write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        write_text(self.path, "".join(dumps(r) + "\n" for r in kept))
 
     def last(self, kind: str = "eval") -> dict:
         found = [r for r in read_jsonl(self.path) if r.get("kind") == kind]

@@ -19,15 +19,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .. import lock
 from . import checkpoint, distributed, transfer
 from .device import setup
+from .guard import DivergenceGuard
 from .optim import lr_at, make_optimizer
 from .pipeline import pipeline_for
 from .prefetch import overlapped
 from .runlog import METRICS, RunLog, StopAtStepBoundary
 from .stream import make_stream, streams_in
 
-CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT = checkpoint.LATEST
 __all__ = ["CHECKPOINT", "METRICS", "Trainer"]
 
 
@@ -61,6 +63,9 @@ class Trainer:
         self.step = self.examples = 0
         self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
         self.train_time = 0.0
+        self.guard = DivergenceGuard(t)
+        self.saved_step = None  # the step of the newest checkpoint on disk
+        self.lock_key = None  # the run's writer lock, taken by cli.start_trainer and given back when run() ends
         self.forward = self.model
         if self.world > 1:  # same initial weights on every rank (DDP broadcasts rank 0's), own dropout masks
             self.forward = torch.nn.parallel.DistributedDataParallel(
@@ -68,6 +73,7 @@ class Trainer:
             torch.manual_seed(cfg.seed + 7919 * self.rank)
         self.forward = torch.compile(self.forward) if t.compile else self.forward
         self.log = RunLog(self.run_dir, x_key="examples")
+        self.best = checkpoint.Best(self.run_dir)
         if not fresh:
             self._resume()
 
@@ -76,6 +82,9 @@ class Trainer:
         meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
         self.step, self.examples = meta["step"], meta["examples"]
         self.train_time = meta["train_time"]
+        self.guard.restore(meta)
+        self.best = checkpoint.Best(self.run_dir, meta)
+        self.saved_step = self.step
         # the saved window holds every rank's partial sums: rank 0 carries them, the others start from zero
         self.window = meta["window"] if self.main else {"loss": 0.0, "acc": 0.0, "n": meta["window"]["n"]}
         self.stream.restore(meta["stream"])
@@ -97,34 +106,39 @@ class Trainer:
             return
         meta = {"step": self.step, "examples": self.examples, "window": {"loss": sums[0].item(),
                 "acc": sums[1].item(), "n": w["n"]}, "train_time": self.train_time, "stream": stream,
-                "done": self.done}
+                **self.guard.state(), **self.best.state(), "done": self.done}
         extra = {"torch_rng": rngs[0], **{f"torch_rng.{r}": s for r, s in enumerate(rngs) if r}}
         checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta, extra=extra)
+        self.saved_step = self.step
 
     @property
     def done(self) -> bool:
         return self.examples >= self.cfg.train.max_examples
 
     # ------------------------------------------------------------------------------------------ loop
-    def train_step(self, arrays, stop: bool) -> tuple[float, float, int, bool]:
+    def train_step(self, arrays, stop: bool) -> tuple[float, float, int, bool, bool]:
         """One optimiser step on this rank's part of a batch: (this rank's share of the batch's mean loss and
-        sequence accuracy, examples in the whole batch, whether any rank asked to stop)."""
+        sequence accuracy, examples in the whole batch, whether any rank asked to stop, whether the update was
+        dropped for a non-finite loss or gradient: train.on_nan)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.cfg.optim, self.total_steps)
         with self.autocast():
             terms = self.pipe.loss(self.forward, arrays, self.device)
-        # the whole batch's counts (one small all-reduce, which also carries a Ctrl-C to every rank)
+        # the whole batch's sums (one small all-reduce, which also carries a Ctrl-C to every rank)
         counts = torch.stack([terms.tokens.float(), torch.tensor(float(terms.n), device=self.device),
-                              torch.tensor(float(stop), device=self.device)])
-        tokens, n, stop_any = distributed.all_sum(counts).tolist()
+                              torch.tensor(float(stop), device=self.device), terms.total.detach().float()])
+        tokens, n, stop_any, total = distributed.all_sum(counts).tolist()
         # DDP averages gradients over ranks; scaling by world makes them those of the whole batch's token mean
         loss = terms.total / max(tokens, 1.0) * self.world
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.cfg.optim.clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip)
-        self.optimizer.step()
-        return terms.total.item() / max(tokens, 1.0), terms.right.item() / n, int(n), stop_any > 0
+        grad_norm = self.guard.clip(self.model, self.cfg.optim.clip)  # the same on every rank (all-reduced grads)
+        skipped = self.guard.skip(total / max(tokens, 1.0), grad_norm, self.step, self.saved_step)
+        if skipped:
+            self.optimizer.zero_grad(set_to_none=True)
+        else:
+            self.optimizer.step()
+        return terms.total.item() / max(tokens, 1.0), terms.right.item() / n, int(n), stop_any > 0, skipped
 
     def evaluate_now(self, elapsed: float) -> dict:
         """Evaluate the periodic test set; the record says the training time so far (``time``, seconds)."""
@@ -132,6 +146,7 @@ class Trainer:
         record = {"kind": "eval", "step": self.step, "examples": self.examples, "time": elapsed, **summary}
         if self.main:
             self.log(record)
+            self.best.offer(self.model, self.step, headline(summary), record)
         return record
 
     def run(self) -> dict:
@@ -164,11 +179,12 @@ class Trainer:
                     self.save()
                     raise KeyboardInterrupt
                 arrays = self.stream.next()
-                loss, acc, n, stop_any = self.train_step(arrays, stop.requested)
+                loss, acc, n, stop_any, skipped = self.train_step(arrays, stop.requested)
                 self.step += 1
                 self.examples += n
                 w = self.window
-                w["loss"], w["acc"], w["n"] = w["loss"] + loss, w["acc"] + acc, w["n"] + 1
+                if not skipped:  # a dropped step's loss (not finite) is counted in 'skipped', not averaged
+                    w["loss"], w["acc"], w["n"] = w["loss"] + loss, w["acc"] + acc, w["n"] + 1
                 bar.update(n)
                 if self.step % t.log_every == 0:
                     now = time.perf_counter()
@@ -176,13 +192,14 @@ class Trainer:
                     self.train_time += busy
                     rate = w["n"] * t.batch_size / busy
                     sums = torch.tensor([w["loss"], w["acc"]], dtype=torch.float64, device=self.device)
-                    mean = distributed.all_sum(sums) / w["n"]
+                    mean = (distributed.all_sum(sums) / max(w["n"], 1)).tolist() if w["n"] else [None, None]
                     if self.main:
                         self.log({"kind": "train", "step": self.step, "examples": self.examples,
-                                  "loss": mean[0].item(), "seq_acc": mean[1].item(),
+                                  "loss": mean[0], "seq_acc": mean[1], "skipped": self.guard.skipped,
                                   "lr": self.optimizer.param_groups[0]["lr"], "examples_per_s": rate,
                                   "time": self.train_time})
-                    bar.set_postfix(loss=f"{mean[0].item():.4f}", acc=f"{mean[1].item():.3f}",
+                    bar.set_postfix(loss=f"{mean[0] if mean[0] is not None else float('nan'):.4f}",
+                                    acc=f"{mean[1] if mean[1] is not None else float('nan'):.3f}",
                                     ex_s=f"{rate:.0f}", test=f"{headline(last_eval):.3f}")
                     self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
                     tick, paused = time.perf_counter(), 0.0
@@ -195,6 +212,8 @@ class Trainer:
             stop.restore()
             bar.close()
             self.log.close()
+            lock.release(self.lock_key)
+            self.lock_key = None
             if hasattr(self.stream, "close"):
                 self.stream.close()
         return last_eval
