@@ -39,7 +39,8 @@ def test_two_ranks_match_one_process_and_resume_on_one():
 
     # one set of files: rank 1 wrote nothing of its own
     run = Path("runs/ddp")
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.safetensors", "config.toml", "metrics.jsonl", "tb"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "best.safetensors", "checkpoint.safetensors",
+                                                    "config.toml", "metrics.jsonl", "tb"]
     assert len(list((run / "tb").iterdir())) == 1
     assert sorted(p.name for p in Path("runs").iterdir()) == ["ddp"]
     keys = [(r["kind"], r["step"]) for r in _records(run / "metrics.jsonl")]

@@ -75,7 +75,8 @@ def start_trainer(cfg, run_dir: Path, quiet: bool):
         from .training.full_batch import FullBatchTrainer as Trainer
     else:
         from .training.trainer import Trainer
-    key = lock.acquire(run_dir, "mathlens train", create=True) if distributed.is_main() else None  # rank 0 writes for all
+    # rank 0 writes for all (asked of the environment: the process group starts inside the trainer)
+    key = lock.acquire(run_dir, "mathlens train", create=True) if _first_rank() else None
     try:
         trainer = Trainer(cfg, run_dir, quiet=quiet)
         if distributed.is_main():
