@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mathlens.cli import from_overrides, prepare_run, start_trainer
+from mathlens.api import from_overrides, prepare_run, start_trainer
 from mathlens.run import Run
 
 

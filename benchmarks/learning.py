@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mathlens.cli import prepare_run, start_trainer
+from mathlens.api import prepare_run, start_trainer
 from mathlens.run import Run, of_kind
 
 TARGETS = (0.5, 0.9, 0.99)

@@ -52,18 +52,15 @@ def point_done(run_dir: Path) -> bool:
     return path.exists() and bool(json.loads(read(path)[1].get("meta", "{}")).get("done"))
 
 
-def train_point(argv: list[str]) -> int:
-    """One grid point as a job: ``mathlens train ...`` in the job's process (submitit pickles this call)."""
-    from .cli import main
+def train_point(preset: str, out: str, overrides: list[str]) -> str:
+    """One grid point as a job: ``mathlens.train`` in the job's process (submitit pickles this call)."""
+    from .api import train  # the job's process imports the trainers; the grid's own process need not
 
-    code = main(argv)
-    if code:
-        raise RuntimeError(f"mathlens {' '.join(argv)} exited with {code}")
-    return code
+    return str(train(preset, out, overrides=overrides).path)
 
 
-def submit_points(jobs: list[list[str]], grid_dir: Path, launcher: str, options: dict) -> None:
-    """Run ``mathlens train`` argument lists as submitit jobs and wait for all of them."""
+def submit_points(jobs: list[tuple], grid_dir: Path, launcher: str, options: dict) -> None:
+    """Run (preset, run directory, overrides) points as submitit jobs and wait for all of them."""
     try:
         import submitit
     except ImportError:
@@ -74,12 +71,12 @@ def submit_points(jobs: list[list[str]], grid_dir: Path, launcher: str, options:
     else:
         executor = submitit.LocalExecutor(folder=folder)
     executor.update_parameters(**{"timeout_min": 24 * 60, **options})
-    submitted = [executor.submit(train_point, argv) for argv in jobs]
-    for job, argv in zip(submitted, jobs):
+    submitted = [executor.submit(train_point, *job) for job in jobs]
+    for job, (_, out, _) in zip(submitted, jobs):
         try:
             job.result()
         except Exception as e:  # the job's own error, with where its log is
-            raise UserError(f"grid point {argv[3]} failed ({str(e).strip().splitlines()[-1][:200]}); "
+            raise UserError(f"grid point {out} failed ({str(e).strip().splitlines()[-1][:200]}); "
                             f"log: {folder}") from None
 
 

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..encodings.digits import OP_SYMBOL
+from ..errors import UserError
 from ..tasks.arithmetic import FUNCTIONS
+from .base import Analysis
 
 OPS = {op: (OP_SYMBOL[op], FUNCTIONS[op]) for op in FUNCTIONS}  # name -> (symbol, numpy function)
 
@@ -135,3 +137,41 @@ def output_grid(digits: int, train_digits: int, points: int = 100) -> tuple[np.n
     lo = 10 ** (digits - 1)
     values = lo + max(1, 2 * 10**train_digits // points) * np.arange(points)
     return values[values < 10**digits], values[values < 10**digits]
+
+
+def ood_options(run, digits: int | None, size: int | None) -> int:
+    """The out-of-distribution operand length an arithmetic analysis uses (default: one more than trained),
+    after checking it and ``size``; a UserError names the option otherwise."""
+    k = run.task.options.digits
+    d = digits or k + 1
+    if not k < d <= run.task.max_digits:
+        raise UserError(f"--digits: {d} is not an out-of-distribution length this run holds; choose from "
+                        f"{k + 1}..{run.task.max_digits}")
+    if size is not None and size < 10:
+        raise UserError(f"--size: at least 10 problems, got {size}")
+    return d
+
+
+def arithmetic_only(run) -> str | None:
+    """Why a run cannot have the arithmetic analyses (None when it can)."""
+    if run.task.pipeline != "digits":
+        return f"trains task {run.task.name!r}; this analysis is for arithmetic runs"
+    return None
+
+
+def _compute(run, digits=None, size=2000, seed=1234):
+    return equivalence_report(run, ood_options(run, digits, size), size, seed)
+
+
+def describe(run, s: dict) -> list[str]:
+    """What `mathlens analyze RUN equivalence` prints."""
+    return [f"{run.path}: {s['size']} problems with {s['digits']}-digit operands (trained on up to "
+            f"{run.task.options.digits}); exact accuracy {s['exact_accuracy']:.2%}",
+            pd.DataFrame(s["relations"]).head(8).to_markdown(index=False, floatfmt=".4f"),
+            f"best relation: {s['best_relation']} explains {s['best_share']:.2%} of the answers; the model's answer "
+            f"equals its answer on the reduced twin for {s['twin_agreement']:.2%}",
+            f"table, figures and summary.json: {run.path / 'analysis' / 'equivalence'}"]
+
+
+ANALYSIS = Analysis("equivalence", "arithmetic: which relation explains the answers on longer operands",
+                    compute=_compute, describe=describe, applies=arithmetic_only, options=("digits", "size", "seed"))

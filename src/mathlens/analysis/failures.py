@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .base import Analysis
+
 PROPERTY = "property:"
 NOT_FEATURES = {"error", "reason", "prediction", "target", "any_beam_error", "generated", "set", "correct", "valid",
                 "digit_acc", "answer"}
@@ -200,3 +202,29 @@ def failures_report(run, out_dir=None, seed: int = 0) -> dict:
         plots.save(plots.right_vs_wrong(records, correct, shown), out / "right_vs_wrong")
         plots.save(plots.accuracy_by_feature(records, correct, shown), out / "accuracy_by_feature")
     return summary
+
+
+def describe(run, s: dict) -> list[str]:
+    """What `mathlens analyze RUN failures` prints of a :func:`failures_report` summary."""
+    lines = [f"{run.path}: {s['records']} evaluation records; right = {s['correct']}",
+             "retained properties (share of all predictions / of wrong ones that keep each):",
+             pd.DataFrame(s["retained"]).to_markdown(index=False, floatfmt=".2%")]
+    p = s["predictor"]
+    if "error" in p:
+        lines.append(f"failure predictor: {p['error']}")
+    else:
+        for name in ("logistic", "boosting"):
+            m = p[name]
+            lines.append(f"failure predictor, {name}: accuracy {m['accuracy']:.1%} (majority {p['majority']:.1%}), "
+                         f"AUC {m['auc']:.3f}; top features: {', '.join(m['top_features'])}")
+    t = s["threshold"]
+    if t["feature"]:
+        lines.append(f"best single threshold: right when {t['feature']} is {t['right_when']} {t['threshold']:.4g} "
+                     f"({t['right_on_their_side']:.1%} of right and {t['wrong_on_their_side']:.1%} of wrong "
+                     f"predictions on their side)")
+    lines.append(f"tables, figures and summary.json: {run.path / 'analysis' / 'failures'}")
+    return lines
+
+
+ANALYSIS = Analysis("failures", "what wrong predictions keep and which problems fail (any evaluated run)",
+                    compute=failures_report, describe=describe)

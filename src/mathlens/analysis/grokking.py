@@ -16,6 +16,7 @@ import torch
 from ..io import write_json
 from ..run import of_kind
 from . import fourier
+from .base import Analysis
 from .progress import measure
 
 
@@ -125,3 +126,25 @@ def analyze_fourier(run, out_dir=None) -> dict:
         result["figures"][name] = str(out_dir / f"{name}.png")
     write_json(out_dir / "summary.json", result)
     return result
+
+
+def describe(run, result: dict) -> list[str]:
+    """What `mathlens analyze RUN fourier` prints."""
+    final = result["final"]
+    lines = [f"{run.path}: (x op y) mod {result['p']}, formula {result['formula']}"]
+    for k in ("steps", "steps_to_train_99", "steps_to_test_99", "train_acc", "test_acc"):
+        v = result.get(k)
+        lines.append(f"  {k:<22} {'not reached' if v is None else (f'{v:.4f}' if isinstance(v, float) else v)}")
+    lines.append(f"  final model (eps {final['eps']}):")
+    lines += [f"    {k:<20} {f'{v:.4g}' if isinstance(v, float) else v}" for k, v in final.items() if k != "eps"]
+    lines.append(f"figures and summary.json: {run.path / 'analysis' / 'fourier'}")
+    return lines
+
+
+def _modular_only(run) -> str | None:
+    return None if run.full_batch else (f"trains task {run.task.name!r}; the Fourier analysis is for modular "
+                                        f"arithmetic runs")
+
+
+ANALYSIS = Analysis("fourier", "modular arithmetic: spectra, key frequencies, FFS/FCR, 2-D maps, attention",
+                    compute=analyze_fourier, describe=describe, applies=_modular_only)

@@ -17,6 +17,8 @@ import torch
 
 from ..errors import UserError
 from ..tasks.arithmetic import FUNCTIONS
+from .base import Analysis
+from .equivalence import arithmetic_only, ood_options
 
 
 def pca(states: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -120,3 +122,27 @@ def hidden_report(run, hook: str | None = None, digits: int | None = None, size:
     plots.save(plots.pca_scatter(proj, last, explained, f"{hook}, last prompt position"), out / "pca")
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _compute(run, hook=None, digits=None, size=2000, seed=1234):
+    return hidden_report(run, hook, ood_options(run, digits, size), size, seed)
+
+
+def describe(run, s: dict) -> list[str]:
+    """What `mathlens analyze RUN hidden` prints."""
+    ev, lp, cp = s["pca_explained"], s["last_digit_probe"], s["carry_probe"]
+    return [f"{run.path}: {s['hook']} at the last prompt position, {s['size']} problems",
+            f"  PCA: top 4 components explain {s['pca_top4_explained']:.1%} ("
+            + ", ".join(f"{v:.1%}" for v in ev[:4]) + ")",
+            f"  last digit of the answer: nearest centroid {lp['nearest_centroid']:.1%} (top 3 PCs "
+            f"{lp['nearest_centroid_pca3']:.1%}), linear probe {lp['linear']:.1%}",
+            f"  units carry: nearest centroid {cp['nearest_centroid']:.1%}, linear probe {cp['linear']:.1%} "
+            f"(majority class {cp['majority']:.1%})",
+            f"  {s['ood_digits']}-digit inputs: median relative distance to the reduced twin "
+            f"{s['twin_distance_median']:.3f}, to a random in-distribution input {s['random_distance_median']:.3f}",
+            f"figure and summary.json: {run.path / 'analysis' / 'hidden'}"]
+
+
+ANALYSIS = Analysis("hidden", "arithmetic: PCA, probes and twin distances of the hidden states at a hook",
+                    compute=_compute, describe=describe, applies=arithmetic_only,
+                    options=("hook", "digits", "size", "seed"))

@@ -74,7 +74,7 @@ class FullBatchTrainer:
         self.step, self.train_time, self.streak, self.stopped_early = 0, 0.0, 0, False
         self.guard = DivergenceGuard(t)
         self.saved_step = None  # the step of the newest checkpoint on disk
-        self.lock_key = None  # the run's writer lock, taken by cli.start_trainer and given back when run() ends
+        self.lock_key = None  # the run's writer lock, taken by api.start_trainer and given back when run() ends
         self.log = RunLog(self.run_dir, x_key="step")
         self.best = checkpoint.Best(self.run_dir)
         if not fresh:

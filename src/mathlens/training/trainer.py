@@ -65,7 +65,7 @@ class Trainer:
         self.train_time = 0.0
         self.guard = DivergenceGuard(t)
         self.saved_step = None  # the step of the newest checkpoint on disk
-        self.lock_key = None  # the run's writer lock, taken by cli.start_trainer and given back when run() ends
+        self.lock_key = None  # the run's writer lock, taken by api.start_trainer and given back when run() ends
         self.forward = self.model
         if self.world > 1:  # same initial weights on every rank (DDP broadcasts rank 0's), own dropout masks
             self.forward = torch.nn.parallel.DistributedDataParallel(

@@ -1,0 +1,159 @@
+"""The library API, and the run lifecycle under `mathlens train|eval|analyze`: the command line is a thin layer
+over these functions.
+
+>>> import mathlens
+>>> run = mathlens.train("quickstart", out="runs/q", **{"train.max_examples": 3200})   # doctest: +SKIP
+>>> summary, records = mathlens.evaluate(run, size=500)                               # doctest: +SKIP
+>>> result = mathlens.analyze(run, "failures")                                          # doctest: +SKIP
+
+Overrides are the `--set` keys with Python values (``**{"optim.lr": 3e-4}``, or ``optim__lr=3e-4``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from . import lock
+from .config import apply_overrides, config_from_dict, resolve
+from .errors import UserError
+from .io import write_text
+from .run import CONFIG, Run
+from .tasks import task_class
+from .training import distributed
+from .training.full_batch import FullBatchTrainer
+from .training.trainer import Trainer as StreamTrainer
+
+RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
+                     "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
+                     "train.overlap", "train.compile", "train.max_seconds",
+                     "description"}
+
+
+def _flat(d: dict, prefix="") -> dict:
+    """{'train': {'lr': 1}} -> {'train.lr': 1}"""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def prepare_run(target: str, overrides: list[str], out: str | None):
+    """(config, run dir, resuming?) for ``mathlens train TARGET``; TARGET is a preset or a run directory.
+
+    Nothing is written here: the caller saves the config once the run (and its checkpoint) has loaded.
+    """
+    if (Path(target) / CONFIG).exists():
+        run = Run(target)
+        old = run.cfg.to_dict()
+        cfg = config_from_dict(apply_overrides(old, overrides))
+        before = _flat(old)
+        changed = {k for k, v in _flat(cfg.to_dict()).items() if before.get(k) != v}
+        if changed - RESUME_MAY_CHANGE:
+            bad = sorted(changed - RESUME_MAY_CHANGE)[0]
+            raise UserError(f"--set {bad}: cannot change an existing run's {bad}; "
+                            f"only {', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
+        return cfg, run.path, True
+    if out is None and ("/" in target or target.startswith(".")) and Path(target).exists():
+        raise UserError(f"{target}: not a run directory (no {CONFIG}) and not a preset")
+    cfg = resolve(target, overrides)
+    run_dir = Path(out) if out else Path("runs") / Path(target).name
+    if (run_dir / CONFIG).exists():
+        existing = Run(run_dir).cfg
+        if existing.to_dict() != cfg.to_dict():
+            raise UserError(f"--out {run_dir}: holds a run with another config; choose a new --out, "
+                            f"or resume it with `mathlens train {run_dir}`")
+        return cfg, run_dir, True
+    return cfg, run_dir, False
+
+
+def start_trainer(cfg, run_dir: Path, quiet: bool):
+    """Build the trainer (loading any checkpoint), then save the config it runs with."""
+    if task_class(cfg.task["name"]).full_batch:
+        if distributed.launched():
+            raise UserError(f"task.name: {cfg.task['name']} trains on its whole dataset at every step, in one "
+                            f"process; run it without torchrun")
+        Trainer = FullBatchTrainer
+    else:
+        Trainer = StreamTrainer
+    # rank 0 writes for all (asked of the environment: the process group starts inside the trainer)
+    key = lock.acquire(run_dir, "mathlens train", create=True) if first_rank() else None
+    try:
+        trainer = Trainer(cfg, run_dir, quiet=quiet)
+        if distributed.is_main():
+            write_text(Path(run_dir) / CONFIG, cfg.to_toml())
+    except BaseException:
+        lock.release(key)
+        raise
+    trainer.lock_key = key  # released when its run() ends
+    return trainer
+
+
+def first_rank() -> bool:
+    """Rank 0 of a torchrun launch (or a plain process), from the environment: true before any process group."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def from_overrides(source: str | None, overrides: list[str]) -> list[str]:
+    """``--from RUN``: start from every part of RUN's weights (unless --set train.init_parts says which)."""
+    if not source:
+        return overrides
+    Run(source)  # a clear error now if it is not a run
+    parts = [] if any(o.strip().startswith("train.init_parts") for o in overrides) else \
+        ['train.init_parts=["embed", "pos", "blocks", "unembed"]']
+    return [f"train.init_from={toml_value(source)}", *parts, *overrides]
+
+
+def toml_value(value) -> str:
+    """A value as TOML text for --set (strings quoted, so that '2x+y' stays a string)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+
+def overrides_of(options: dict) -> list[str]:
+    """{"train.max_examples": 3200, "optim__lr": 3e-4} -> ["train.max_examples=3200", "optim.lr=0.0003"]."""
+    return [f"{key.replace('__', '.')}={toml_value(value)}" for key, value in options.items()]
+
+
+def train(target: str, out: str | None = None, *, from_run: str | None = None, quiet: bool = True,
+          overrides: list[str] = (), **options) -> Run:
+    """Train (or resume) a run, as `mathlens train TARGET [--from RUN] [--out OUT] [--set KEY=VALUE]...`.
+
+    target: a preset name or an existing run directory; overrides: ``--set`` strings ("optim.lr=3e-4");
+    options: more overrides as Python values. Returns the Run.
+    """
+    overrides = from_overrides(from_run, [*overrides, *overrides_of(options)])
+    if from_run and (Path(target) / CONFIG).exists():
+        raise UserError(f"--from: {target} is an existing run (resumed as it is); --from starts a new run "
+                        f"from a preset")
+    cfg, run_dir, _ = prepare_run(target, overrides, out)
+    trainer = start_trainer(cfg, run_dir, quiet)
+    if not trainer.done:
+        trainer.run()
+    return Run(run_dir)
+
+
+def evaluate(run, **options) -> tuple[dict, Path]:
+    """`mathlens eval RUN` from Python: (summary, path of the records or table). Options as
+    :func:`~mathlens.evaluation.run_eval.eval_run`'s: size, seed, beam, batch_size, ood, digits, checkpoint."""
+    from .evaluation.run_eval import eval_run  # heavy: decoding and records
+
+    return eval_run(run.path if isinstance(run, Run) else run, **options)
+
+
+def analyze(run, name: str, describe: bool = False, **options):
+    """`mathlens analyze RUN NAME` from Python: the analysis's summary (and, with ``describe``, the lines the
+    command prints). Holds the run's writer lock while the analysis writes its files."""
+    from . import analysis
+
+    run = run if isinstance(run, Run) else Run(run)
+    chosen = analysis.get(name)
+    with lock.hold(run.path, f"mathlens analyze {name}"):
+        summary = chosen(run, **options)
+    return (summary, chosen.describe(run, summary)) if describe else summary
