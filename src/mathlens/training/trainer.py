@@ -116,18 +116,20 @@ class Trainer:
         return self.examples >= self.cfg.train.max_examples
 
     # ------------------------------------------------------------------------------------------ loop
-    def train_step(self, arrays, stop: bool) -> tuple[float, float, int, bool, bool]:
+    def train_step(self, arrays, stop: bool, time_up: bool = False) -> tuple[float, float, int, bool, bool, bool]:
         """One optimiser step on this rank's part of a batch: (this rank's share of the batch's mean loss and
-        sequence accuracy, examples in the whole batch, whether any rank asked to stop, whether the update was
-        dropped for a non-finite loss or gradient: train.on_nan)."""
+        sequence accuracy, examples in the whole batch, whether any rank asked to stop (Ctrl-C), whether any rank
+        reached train.max_seconds, whether the update was dropped for a non-finite loss or gradient:
+        train.on_nan)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.cfg.optim, self.total_steps)
         with self.autocast():
             terms = self.pipe.loss(self.forward, arrays, self.device)
-        # the whole batch's sums (one small all-reduce, which also carries a Ctrl-C to every rank)
-        counts = torch.stack([terms.tokens.float(), torch.tensor(float(terms.n), device=self.device),
-                              torch.tensor(float(stop), device=self.device), terms.total.detach().float()])
-        tokens, n, stop_any, total = distributed.all_sum(counts).tolist()
+        # the whole batch's sums (one small all-reduce, which also tells every rank of a Ctrl-C or the time limit,
+        # so that all stop at the same step)
+        counts = torch.tensor([float(terms.n), float(stop), float(time_up)], device=self.device)
+        counts = torch.cat([terms.tokens.float()[None], terms.total.detach().float()[None], counts])
+        tokens, total, n, stop_any, time_any = distributed.all_sum(counts).tolist()
         # DDP averages gradients over ranks; scaling by world makes them those of the whole batch's token mean
         loss = terms.total / max(tokens, 1.0) * self.world
         self.optimizer.zero_grad(set_to_none=True)
@@ -138,7 +140,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
         else:
             self.optimizer.step()
-        return terms.total.item() / max(tokens, 1.0), terms.right.item() / n, int(n), stop_any > 0, skipped
+        return (terms.total.item() / max(tokens, 1.0), terms.right.item() / n, int(n), stop_any > 0, time_any > 0,
+                skipped)
 
     def evaluate_now(self, elapsed: float) -> dict:
         """Evaluate the periodic test set; the record says the training time so far (``time``, seconds)."""
@@ -165,21 +168,25 @@ class Trainer:
         tick = time.perf_counter()  # start of the current log window; evaluation time is excluded
         paused = 0.0
         stop = StopAtStepBoundary()
-        stop_any = False
+        stop_any = time_any = False
+
+        def elapsed() -> float:  # training time so far, evaluations excluded
+            return self.train_time + time.perf_counter() - tick - paused
+
         try:
             while not self.done:
-                if t.max_seconds and self.train_time + time.perf_counter() - tick - paused >= t.max_seconds:
-                    if self.log.last("eval").get("step") != self.step:  # the time limit's own evaluation
-                        last_eval = self.evaluate_now(self.train_time + time.perf_counter() - tick - paused)
-                    self.train_time += time.perf_counter() - tick - paused
-                    tick, paused = time.perf_counter(), 0.0
-                    self.save()
-                    break
                 if stop_any:  # every rank learns of a Ctrl-C through the step's all-reduce, and stops here
                     self.save()
                     raise KeyboardInterrupt
+                if time_any:  # train.max_seconds: an evaluation (unless one was just made) and a checkpoint
+                    if last_eval.get("step") != self.step:
+                        last_eval = self.evaluate_now(elapsed())
+                    self.train_time, tick, paused = elapsed(), time.perf_counter(), 0.0
+                    self.save()
+                    break
                 arrays = self.stream.next()
-                loss, acc, n, stop_any, skipped = self.train_step(arrays, stop.requested)
+                time_up = bool(t.max_seconds) and elapsed() >= t.max_seconds
+                loss, acc, n, stop_any, time_any, skipped = self.train_step(arrays, stop.requested, time_up)
                 self.step += 1
                 self.examples += n
                 w = self.window
@@ -205,7 +212,7 @@ class Trainer:
                     tick, paused = time.perf_counter(), 0.0
                 if self.examples // t.eval_every > (self.examples - n) // t.eval_every or self.done:
                     start = time.perf_counter()
-                    last_eval = self.evaluate_now(self.train_time + start - tick - paused)
+                    last_eval = self.evaluate_now(elapsed())
                     self.save()
                     paused += time.perf_counter() - start
         finally:
