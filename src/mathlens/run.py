@@ -133,6 +133,7 @@ def of_kind(metrics: pd.DataFrame, kind: str) -> pd.DataFrame:
     return metrics[metrics["kind"] == kind] if "kind" in metrics else metrics.iloc[0:0]
 
 
-def load_run(path) -> Run:
-    """The run in ``path`` as a :class:`Run` (config, model, metrics, records, analyses)."""
-    return Run(path)
+def load_run(path, checkpoint: str = "latest") -> Run:
+    """The run in ``path`` as a :class:`Run` (config, model, metrics, records, analyses); ``checkpoint``: which
+    weights its model has, "latest" or "best" (the best periodic evaluation's)."""
+    return Run(path, checkpoint=checkpoint)
