@@ -204,3 +204,14 @@ def test_full_batch_runs_refuse_the_streaming_options():
         resolve("grok/quick", ["train.max_seconds=10"])
     with pytest.raises(UserError, match=r"train.repeat_size: task 'modular' trains full-batch"):
         resolve("grok/quick", ["train.repeat_size=10", "train.repeat_frac=0.5"])
+
+
+def test_a_list_of_distributions_is_a_mixture_of_them():
+    task = tasks.get("eigenvalues", rows=3, distribution=["positive", "marcenko"])
+    m = task.sample(4000, np.random.default_rng(0))["input"]
+    assert (np.linalg.eigvalsh(m) >= -1e-9).all()  # both are positive semi-definite
+    mixed = tasks.get("eigenvalues", rows=3, distribution=["semicircle", "positive"])
+    lam = np.linalg.eigvalsh(mixed.sample(4000, np.random.default_rng(0))["input"])
+    assert 0.45 < np.mean(lam.min(1) >= -1e-9) < 0.55  # half from "positive"; Wigner 3x3 spectra rarely are
+    with pytest.raises(UserError, match=r"task.distribution: 'wishart' is not allowed"):
+        tasks.get("eigenvalues", distribution=["laplace", "wishart"])

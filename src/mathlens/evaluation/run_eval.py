@@ -126,7 +126,8 @@ def eval_ood(run: Run, ood: str, size: int, seed: int, beam: int, batch_size: in
         pipe.task = task
         summary, records = evaluate(model, pipe, build_test_set(task, size, seed, batch_size), device, autocast,
                                     records=True, beam=beam)
-        trained = value == getattr(run.task.options, key)
+        option = getattr(run.task.options, key)
+        trained = value in option if isinstance(option, list) else value == option  # a mixture trains on each
         rows.append({key: value + (" (trained)" if trained else ""), **summary, "redrawn": task.redrawn})
         frames.append(records.assign(**{key: value}))
     table = pd.DataFrame(rows)

@@ -89,7 +89,7 @@ def wigner(rng: np.random.Generator, n: int, dim: int, coeffs: str = "uniform", 
     return lower + np.swapaxes(np.tril(m, -1), 1, 2)
 
 
-def symmetric_matrices(rng: np.random.Generator, n: int, dim: int, distribution: str = "semicircle",
+def symmetric_matrices(rng: np.random.Generator, n: int, dim: int, distribution: str | list = "semicircle",
                        coeffs: str = "uniform", max_coeff: float = 10.0) -> np.ndarray:
     """(n, dim, dim) random symmetric matrices with the eigenvalue ``distribution`` of LAWT.
 
@@ -97,13 +97,18 @@ def symmetric_matrices(rng: np.random.Generator, n: int, dim: int, distribution:
     s = sqrt(dim) A / sqrt(3) (the spread of W's eigenvalues): semicircle (W as is), positive (|l|), uniform
     (U[-s sqrt3, s sqrt3]), gaussian (N(0, s^2)), laplace (Laplace with scale s / sqrt2, so std s), positive2
     (|laplace|), marcenko (M1^T M1 with M1's coefficients drawn by ``coeffs`` with A replaced by sqrt A, as LAWT: a
-    Marchenko-Pastur spectrum).
+    Marchenko-Pastur spectrum). A list of names is a mixture: each matrix from one of them, uniformly (the
+    training mixtures of "What is my math transformer doing?").
     All batched: one stacked ``eigh``, never a loop over problems.
 
     >>> m = symmetric_matrices(np.random.default_rng(0), 4, 5, "positive")
     >>> bool((np.linalg.eigvalsh(m) >= -1e-9).all()), m.shape
     (True, (4, 5, 5))
     """
+    if not isinstance(distribution, str):  # a mixture: each matrix from one of the listed distributions
+        counts = rng.multinomial(n, np.full(len(distribution), 1.0 / len(distribution)))
+        parts = [symmetric_matrices(rng, k, dim, d, coeffs, max_coeff) for d, k in zip(distribution, counts) if k]
+        return np.concatenate(parts)[rng.permutation(n)]
     if distribution not in EIGEN_DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {EIGEN_DISTRIBUTIONS}, got {distribution!r}")
     if distribution == "marcenko":

@@ -48,8 +48,9 @@ def relative(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 class SpectralOptions(MatrixOptions):
     """The elementary tasks' size, coefficient and norm options (cols: the SVD tasks only), plus these."""
 
-    distribution: str = opt("semicircle", "eigenvalue distribution of symmetric inputs (LAWT's OOD families)",
-                            choices=list(EIGEN_DISTRIBUTIONS))
+    distribution: str | list = opt("semicircle", "eigenvalue distribution of symmetric inputs (LAWT's OOD "
+                                                 "families); a list is a mixture, each matrix from one of them",
+                                   choices=list(EIGEN_DISTRIBUTIONS))
     check: str = opt("lawt", "lawt: LAWT's check (the paper's numbers); strict: also orthonormal V (U and V "
                              "for the SVD) within the tolerance", choices=list(CHECKS))
     signs: str = opt("numpy", "eigenvectors, singularvectors: the target's vector signs: numpy (as eigh/svd return "
