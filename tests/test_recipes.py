@@ -64,7 +64,8 @@ def test_xval_decodes_nothing_and_is_refused_as_an_output():
 def test_upper_layout_writes_the_entries_on_and_above_the_diagonal():
     i, j = entries("upper", 3, 3)
     assert list(zip(i.tolist(), j.tolist())) == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
-    full, upper = pipe_of("encoding.input=\"P1000\""), pipe_of("encoding.input=\"P1000\"", "encoding.input_layout=\"upper\"")
+    full = pipe_of("encoding.input=\"P1000\"")
+    upper = pipe_of("encoding.input=\"P1000\"", "encoding.input_layout=\"upper\"")
     p = sample(full)
     src_full, src_upper = full.encode(p)[0], upper.encode(p)[0]
     assert src_full.shape[1] == 2 + 9 * 3 and src_upper.shape[1] == 2 + 6 * 3 == upper.max_src_len

@@ -104,7 +104,8 @@ def test_two_trainings_started_together_leave_one_writer(tmp_path):
 
 def test_a_killed_writer_leaves_no_stale_lock():
     Path("runs/k").mkdir(parents=True)
-    code = "import sys, time; from mathlens import lock; lock.acquire('runs/k', 'doomed'); print('held', flush=True); time.sleep(60)"
+    code = ("import time; from mathlens import lock; lock.acquire('runs/k', 'doomed'); print('held', flush=True); "
+            "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(UserError, match="doomed"):

@@ -14,6 +14,7 @@ from . import lock
 from .api import first_rank, from_overrides, prepare_run, start_trainer, toml_value
 from .errors import UserError
 
+
 def cmd_train(args) -> int:
     from .training import distributed
 
@@ -97,7 +98,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .grid import grid_values, point_done, point_name, point_row, submit_points, write_table
+    from .grid import grid_values, point_done, point_name, point_row, submit_points, write_grid_table
 
     key, values = grid_values(args.preset, args.vary)
     options = dict(parse_slurm_option(o) for o in args.slurm or [])  # a bad one stops before anything runs
@@ -122,7 +123,7 @@ def cmd_grid(args) -> int:
         print(f"{len(jobs)} point(s) submitted through submitit ({args.launcher}); waiting", flush=True)
         submit_points(jobs, grid_dir, args.launcher, options)
     rows = [point_row(run_dir, key, value) for run_dir, value in points]
-    print(write_table(grid_dir, rows))
+    print(write_grid_table(grid_dir, rows))
     print(f"table: {grid_dir / 'comparison.csv'} and comparison.md")
     return 0
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .errors import UserError
 from .evaluation.run_eval import latest_summary
-from .io import write_text
+from .io import write_table, write_text
 from .run import Run, of_kind
 
 LEVELS = (0.5, 0.9, 0.99)
@@ -85,12 +85,11 @@ def compare(paths, out=None) -> tuple[str, Path]:
         if " to " in c:
             table[c] = table[c].astype("Int64")  # whole numbers; empty where never reached
     markdown = table.astype(object).where(table.notna(), "not reached").to_markdown(index=False, floatfmt=".3f")
-    write_text(out / "comparison.csv", table.to_csv(index=False))
     if oods:
         ood = pd.DataFrame(oods)
         write_text(out / "ood.csv", ood.to_csv())
         shown = ood.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")  # empty: the run was not tested there
         markdown += "\n\nOut of distribution (accuracy at 5%, or exact for arithmetic):\n" + shown.to_markdown()
-    write_text(out / "comparison.md", markdown + "\n")
+    write_table(out / "comparison", table, markdown)
     plots.save(plots.compare_curves(curves), out / "curves")
     return markdown, out

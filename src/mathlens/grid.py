@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import load_preset, parse_override
 from .errors import UserError
-from .io import write_text
+from .io import write_table
 
 
 def grid_values(preset: str, vary: str) -> tuple[str, list]:
@@ -110,12 +110,11 @@ def point_row(run_dir: Path, key: str, value) -> dict:
     return row
 
 
-def write_table(grid_dir: Path, rows: list[dict]) -> str:
+def write_grid_table(grid_dir: Path, rows: list[dict]) -> str:
     """Write comparison.csv and comparison.md; returns the markdown."""
     table = pd.DataFrame(rows)
     for col in [c for c in table.columns if c.startswith("steps") or c == "examples"]:
         table[col] = table[col].astype("Int64")  # whole numbers; an empty cell where never reached
-    write_text(grid_dir / "comparison.csv", table.to_csv(index=False))
     markdown = table.to_markdown(index=False, floatfmt=".3g")
-    write_text(grid_dir / "comparison.md", markdown + "\n")
+    write_table(grid_dir / "comparison", table, markdown)
     return markdown

@@ -87,6 +87,23 @@ def write_json(path: Path, obj) -> None:
     write_text(path, dumps(obj, indent=2) + "\n")
 
 
+def write_table(stem: Path, table, markdown: str | None = None, floatfmt: str = ".4g", records=None,
+                summary: dict | None = None) -> Path:
+    """A table as ``stem.csv`` and ``stem.md`` (``markdown``, or the table's own with ``floatfmt``); also
+    ``records`` (a DataFrame) as ``stem.parquet`` and ``summary`` as ``stem.json`` when given. Every file is
+    written atomically. Returns the markdown file's path."""
+    stem = Path(stem)
+    write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
+    write_text(stem.with_suffix(".md"), (markdown if markdown is not None
+                                         else table.to_markdown(index=False, floatfmt=floatfmt)) + "\n")
+    if records is not None:
+        with atomic_path(stem.with_suffix(".parquet")) as tmp:
+            records.to_parquet(tmp, index=False)
+    if summary is not None:
+        write_json(stem.with_suffix(".json"), summary)
+    return stem.with_suffix(".md")
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """Records of a JSON-lines file; torn, empty or garbage lines (a killed writer, a hand edit) are skipped,
     and so is anything that is not a JSON object."""

@@ -92,7 +92,7 @@ def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: i
     Writes relations.csv/.md, summary.json and three figures (output maps, twin probabilities) to
     ``out_dir`` (default RUN/analysis/equivalence); returns the summary.
     """
-    from ..io import atomic_path, write_json, write_text
+    from ..io import write_json, write_table
     from ..report import plots
     from ..training.stream import seeded_rng
 
@@ -105,9 +105,7 @@ def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: i
     outputs, p_ood = model_answers(run, a, b, probs=True)  # the probabilities: the heatmap of problem 0
     twin, p_twin = model_answers(run, a % 10**k, b % 10**k, probs=True)
     table = explain(a, b, outputs, task.options.op, k, extra={TWIN.format(k=k): twin})
-    with atomic_path(out / "relations.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    write_text(out / "relations.md", table.head(12).to_markdown(index=False, floatfmt=".4f") + "\n")
+    write_table(out / "relations", table, table.head(12).to_markdown(index=False, floatfmt=".4f"))
     best = table[table["relation"] != TWIN.format(k=k)].iloc[0]
     grid_a, grid_b = output_grid(d, k)
     ga, gb = np.meshgrid(grid_a, grid_b, indexing="ij")

@@ -167,7 +167,7 @@ def failures_report(run, out_dir=None, seed: int = 0) -> dict:
     single threshold on the run's newest evaluation records, with figures; files in RUN/analysis/failures."""
     from pathlib import Path
 
-    from ..io import atomic_path, write_json, write_text
+    from ..io import write_json, write_table
     from ..report import plots
 
     records = run.records()
@@ -187,9 +187,7 @@ def failures_report(run, out_dir=None, seed: int = 0) -> dict:
     predictor = failure_predictor(records, correct, seed=seed)
     threshold = best_threshold(records, correct)
     out = Path(out_dir) if out_dir else run.path / "analysis" / "failures"
-    with atomic_path(out / "retained.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    write_text(out / "retained.md", table.to_markdown(index=False, floatfmt=".2%") + "\n")
+    write_table(out / "retained", table, floatfmt=".2%")
     summary = {"records": len(records), "correct": correct, "predictor": predictor, "threshold": threshold,
                "retained": table.to_dict("records")}
     write_json(out / "summary.json", summary)

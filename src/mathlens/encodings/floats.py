@@ -22,8 +22,8 @@ import numpy as np
 from .base import PAD, Encoding, decimal_parts, times_power_of_ten
 
 MAX_EXPONENT = 100
-PRECISION = 2
-POW10_PY = np.array([float(10**k) for k in range(-30, 31)])  # index k + 30: 10 ** k as Python computes it  # digits after the point in %.2e: 3 significant digits
+PRECISION = 2  # digits after the point in %.2e: 3 significant digits
+POW10_PY = np.array([float(10**k) for k in range(-30, 31)])  # index k + 30: 10 ** k as Python computes it
 
 
 def _exponent_symbols() -> list[str]:

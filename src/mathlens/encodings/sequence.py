@@ -178,7 +178,8 @@ class MatrixCodec:
         """Generated sequences -> (matrices (n, r, c) with NaN where invalid, reason codes (n,) into REASONS).
 
         ``ids`` (n, L) are the tokens after the start token; each row should end with ``<eos>`` (the full
-        layout: what a model writes). Nothing here raises: a sequence that does not parse gets a reason code and a NaN matrix.
+        layout: what a model writes). Nothing here raises: a sequence that does not parse gets a reason code
+        and a NaN matrix.
         """
         ids = np.asarray(ids, dtype=np.int64)
         n = ids.shape[0]

@@ -101,7 +101,7 @@ def eval_digits_run(run, size: int, seed: int, batch_size: int, digits: str | No
     """`mathlens eval` of an arithmetic run: the training distribution and each operand length, one table.
 
     Writes eval/digits-nN-seedS.{parquet,csv,md,json}; returns (summary, path of the table)."""
-    from ..io import atomic_path, write_json, write_text
+    from ..io import write_table
     from ..training.device import setup
 
     pipe, task = run.pipe, run.task
@@ -109,14 +109,9 @@ def eval_digits_run(run, size: int, seed: int, batch_size: int, digits: str | No
     tests = pipe.test_set(size, seed, batch_size, parse_digits(digits, task))
     summary, records = evaluate_digits(run.model.to(device), pipe, tests, device, autocast, records=True)
     table = length_table(records, task.options.digits)
+    summary = {**summary, "size": size, "seed": seed, "lengths": table.to_dict("records")}
     stem = run.path / "eval" / f"digits-n{size}-seed{seed}{run.suffix}"
-    with atomic_path(stem.with_suffix(".parquet")) as tmp:
-        records.to_parquet(tmp, index=False)
-    with atomic_path(stem.with_suffix(".csv")) as tmp:
-        table.to_csv(tmp, index=False)
-    write_text(stem.with_suffix(".md"), format_lengths(table) + "\n")
-    write_json(stem.with_suffix(".json"), {**summary, "size": size, "seed": seed, "lengths": table.to_dict("records")})
-    return {**summary, "size": size, "seed": seed, "lengths": table.to_dict("records")}, stem.with_suffix(".md")
+    return summary, write_table(stem, table, format_lengths(table), records=records, summary=summary)
 
 
 def format_lengths(table: pd.DataFrame) -> str:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from ..io import atomic_path, write_json, write_text
+from ..io import atomic_path, write_json, write_table
 from ..lock import hold
 from ..run import Run
 from ..training.device import setup
@@ -132,14 +132,9 @@ def eval_ood(run: Run, ood: str, size: int, seed: int, beam: int, batch_size: in
         frames.append(records.assign(**{key: value}))
     table = pd.DataFrame(rows)
     stem = run.path / "eval" / (f"ood-{key}-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else "") + run.suffix)
-    with atomic_path(stem.with_suffix(".parquet")) as tmp:
-        pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
-    with atomic_path(stem.with_suffix(".csv")) as tmp:
-        table.to_csv(tmp, index=False)
-    write_text(stem.with_suffix(".md"), format_table(table) + "\n")
     summary = {"ood": key, "size": size, "seed": seed, "beam": beam, "table": rows}
-    write_json(stem.with_suffix(".json"), summary)
-    return summary, stem.with_suffix(".md")
+    return summary, write_table(stem, table, format_table(table), records=pd.concat(frames, ignore_index=True),
+                                summary=summary)
 
 
 def format_table(table) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import opt
 from ..errors import UserError
 from .base import MatrixTask, Problems, TaskOptions
-from .matrices import COEFF_DISTRIBUTIONS, dim_max, draw_dim, NORMS, random_matrices, target_error
+from .matrices import COEFF_DISTRIBUTIONS, NORMS, dim_max, draw_dim, random_matrices, target_error
 
 
 @dataclasses.dataclass

@@ -31,8 +31,15 @@ from ..config import opt
 from ..errors import UserError
 from .base import MatrixTask, Problems
 from .linalg import MatrixOptions
-from .matrices import EIGEN_DISTRIBUTIONS, dim_max, draw_dim, lawt_error, random_matrices, symmetric_matrices, \
-    target_error
+from .matrices import (
+    EIGEN_DISTRIBUTIONS,
+    dim_max,
+    draw_dim,
+    lawt_error,
+    random_matrices,
+    symmetric_matrices,
+    target_error,
+)
 
 CHECKS = ("lawt", "strict")
 

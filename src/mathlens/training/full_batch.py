@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .. import lock
 from ..analysis.progress import logits_of, measure
 from ..errors import UserError
-from .. import lock
 from . import checkpoint, transfer
 from .device import setup
 from .grokfast import GradientFilter

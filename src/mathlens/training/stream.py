@@ -107,8 +107,8 @@ class TwoSetStream:
     replacement, uniformly) from a fixed set of problems, which the model therefore sees again and again; the
     other rows are fresh (:class:`FreshStream`). Under torchrun each rank takes every world-th repeated row.
 
-    The repeated set is :func:`training_set` (drawn once from its own seed); a batch's repeated rows come from one shape bucket, picked
-    in proportion to its size (one bucket unless the task mixes sizes).
+    The repeated set is :func:`training_set` (drawn once from its own seed); a batch's repeated rows come from
+    one shape bucket, picked in proportion to its size (one bucket unless the task mixes sizes).
     """
 
     def __init__(self, pipe, batch_size: int, seed: int, streams: int, problems: list, repeat: int):
