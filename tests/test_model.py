@@ -79,3 +79,20 @@ def test_too_long_sequence_is_a_clear_error():
     m = _model()
     with pytest.raises(ValueError, match="positions"):
         m(torch.ones(1, 31, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))
+
+
+def test_capture_reads_named_activations_and_removes_its_hooks():
+    from mathlens.errors import UserError
+    from mathlens.models.cache import capture, hook_points
+
+    model = Seq2Seq(ModelConfig(enc_layers=1, dec_layers=1, d_model=16, n_heads=2), 30, 12, 12).eval()
+    src, tgt = torch.randint(2, 30, (3, 7)), torch.randint(2, 30, (3, 5))
+    names = ["encoder.hook_embed", "decoder.blocks.0.cross_attn.hook_pattern"]
+    with capture(model, names) as cache:
+        model(src, tgt)
+    assert torch.equal(cache["encoder.hook_embed"], model.embed(src))
+    assert cache["decoder.blocks.0.cross_attn.hook_pattern"].shape == (3, 2, 5, 7)  # computed because hooked
+    assert not any(p._forward_hooks for p in hook_points(model).values())
+    with pytest.raises(UserError, match=r"--hook: 'nowhere' is not a hook point"):
+        with capture(model, ["nowhere"], where="--hook"):
+            pass

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from ..io import write_json
+from ..models.cache import capture
 from ..run import of_kind
 from . import fourier
 from .base import Analysis
@@ -59,18 +60,12 @@ def grid_activations(model, task, op: int = 0) -> dict[str, np.ndarray]:
     p = task.p
     x, y = np.divmod(np.arange(p * p), p)
     tokens = torch.as_tensor(np.stack([x, np.full_like(x, p + op), y], axis=1))
-    block = model.blocks[0]
-    seen = {}
-    hooks = [block.mlp.hook_post.register_forward_hook(lambda m, i, o: seen.__setitem__("neurons", o)),
-             block.attn.hook_pattern.register_forward_hook(lambda m, i, o: seen.__setitem__("pattern", o))]
-    try:
+    neurons, pattern = "blocks.0.mlp.hook_post", "blocks.0.attn.hook_pattern"
+    with capture(model, [neurons, pattern]) as seen:
         logits = model.eval()(tokens, last_only=True)
-    finally:
-        for h in hooks:
-            h.remove()
     return {"logits": logits.reshape(p, p, -1).numpy(),
-            "neurons": seen["neurons"].reshape(p, p, -1).numpy(),
-            "pattern": seen["pattern"][:, :, -1, :].reshape(p, p, *seen["pattern"].shape[1:2], -1).numpy()}
+            "neurons": seen[neurons].reshape(p, p, -1).numpy(),
+            "pattern": seen[pattern][:, :, -1, :].reshape(p, p, *seen[pattern].shape[1:2], -1).numpy()}
 
 
 def chosen_steps(metrics: pd.DataFrame, level: float = 0.99) -> dict[str, int]:

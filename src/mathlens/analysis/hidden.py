@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..models.cache import capture
 from ..tasks.arithmetic import FUNCTIONS
 from .base import Analysis
 from .equivalence import arithmetic_only, ood_options
@@ -60,22 +60,13 @@ def relative_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def prompt_states(run, problems: dict, hook: str) -> np.ndarray:
     """Activations (n, d) of ``hook`` at the last prompt position of each problem (batches of 2,000)."""
     model, pipe = run.model, run.pipe
-    points = model.hook_points()
-    if hook not in points:
-        names = ", ".join(n for n in points if "blocks.0." not in n or n.startswith("blocks.0.hook"))
-        raise UserError(f"--hook: {hook!r} is not a hook point of this model; choose from {names}")
     out = np.zeros((len(problems["a"]), model.embed.weight.shape[1]), dtype=np.float32)
-    seen = {}
-    handle = points[hook].register_forward_hook(lambda m, i, o: seen.__setitem__("x", o))
-    try:
-        with torch.inference_mode():
-            for rows, tokens, pos in pipe.prompts(problems, "cpu"):
-                for i in range(0, len(rows), 2000):
-                    chunk = slice(i, i + 2000)
-                    model(tokens[chunk], positions=None if pos is None else pos[chunk])
-                    out[rows[chunk]] = seen["x"][:, -1].float().numpy()
-    finally:
-        handle.remove()
+    with capture(model, [hook], where="--hook") as seen, torch.inference_mode():
+        for rows, tokens, pos in pipe.prompts(problems, "cpu"):
+            for i in range(0, len(rows), 2000):
+                chunk = slice(i, i + 2000)
+                model(tokens[chunk], positions=None if pos is None else pos[chunk])
+                out[rows[chunk]] = seen[hook][:, -1].float().numpy()
     return out
 
 

@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from .cache import hook_points
 from .layers import Block, HookPoint, rotary_tables
 
 
@@ -127,4 +128,4 @@ class Decoder(nn.Module):
         return self.embed.weight
 
     def hook_points(self) -> dict[str, HookPoint]:
-        return {n: m for n, m in self.named_modules() if isinstance(m, HookPoint)}
+        return hook_points(self)

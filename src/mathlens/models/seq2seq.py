@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..encodings.sequence import FIRST_PLACE
+from .cache import hook_points
 from .layers import Block, HookPoint
 
 
@@ -148,4 +149,4 @@ class Seq2Seq(nn.Module):
                  "cross": {}} for _ in self.decoder.blocks]
 
     def hook_points(self) -> dict[str, HookPoint]:
-        return {n: m for n, m in self.named_modules() if isinstance(m, HookPoint)}
+        return hook_points(self)
