@@ -48,6 +48,9 @@ def test_a_diverging_run_stops_with_exit_code_3_and_keeps_the_last_good_checkpoi
     assert all(bool(t.isfinite().all()) for t in tensors.values())  # the last good model
     records = strict_records(Path("runs/nan/metrics.jsonl"))  # jq-readable to the last line
     assert max(r["step"] for r in records) < bad_step
+    # what the line suggests can be done on resume: skipping bad steps (here they stay bad, so it stops again)
+    code = main(["train", "runs/nan", "--quiet", "--set", "train.on_nan=\"skip\"", "--set", "train.nan_patience=2"])
+    assert code == 3 and "in 2 steps in a row" in capsys.readouterr().err
 
 
 def test_skip_drops_bad_updates_counts_them_and_stops_after_patience(capsys):

@@ -27,7 +27,7 @@ from .training.trainer import Trainer as StreamTrainer
 
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
                      "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
-                     "train.overlap", "train.compile", "train.max_seconds",
+                     "train.overlap", "train.compile", "train.max_seconds", "train.on_nan", "train.nan_patience",
                      "description"}
 
 

@@ -54,13 +54,8 @@ def pack(ids: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Drop the ``-1`` slots of each row and left-align: (n, k) with holes -> ((n, L) padded, lengths)."""
     keep = ids != PAD
     lengths = keep.sum(1)
-    if np.all(keep):
-        return ids, lengths
-    out = np.full((ids.shape[0], lengths.max()), pad_id, dtype=np.int64)
-    cols = np.cumsum(keep, axis=1) - 1
-    rows = np.broadcast_to(np.arange(ids.shape[0])[:, None], ids.shape)
-    out[rows[keep], cols[keep]] = ids[keep]
-    return out, lengths
+    width = int(lengths.max()) if len(lengths) else ids.shape[1]
+    return pack_like(ids, keep, pad_id, width), lengths
 
 
 def pack_like(values: np.ndarray, keep: np.ndarray, fill, width: int) -> np.ndarray:
