@@ -79,7 +79,7 @@ def hold(run_dir, command: str | None = None):
 
 
 def _read(fd: int) -> str:
-    """'pid P on HOST (COMMAND, since T)' from the lock file, or a plain word when it cannot be read."""
+    """'pid P on HOST: COMMAND, since T' from the lock file, or a plain word when it cannot be read."""
     try:
         info = json.loads(os.pread(fd, 4096, 0).decode())
         return f"pid {info['pid']} on {info['host']}: {info['command']}, since {info['since']}"

@@ -28,11 +28,14 @@ class Encoding(ABC):
         The symbols this encoding uses; local id ``i`` is ``vocab[i]``.
     width : int
         Most tokens one number takes.
+    continuous : bool
+        Whether the number's value is carried beside its ids (xVal: ``multipliers``) instead of in them.
     """
 
     name: str
     vocab: list[str]
     width: int
+    continuous = False  # True: the value travels beside the ids (xVal's embedding factor), not in them
 
     @abstractmethod
     def encode(self, values: np.ndarray) -> np.ndarray:

@@ -145,7 +145,7 @@ class MatrixCodec:
         place = FIRST_PLACE + ((i * self.vocab.max_dim + j)[:, None] * w + np.arange(w)).reshape(-1)
         place = np.concatenate([np.broadcast_to([1, 2], (n, 2)), np.broadcast_to(place, (n, k * w))], axis=1)
         mult = np.ones((n, k, w), dtype=np.float32)
-        if getattr(self.enc, "continuous", False):
+        if self.enc.continuous:
             mult[:, :, 0] = self.enc.multipliers(values)
         mult = np.concatenate([np.ones((n, 2), dtype=np.float32), mult.reshape(n, -1)], axis=1)
         keep = np.concatenate([np.ones((n, 2), dtype=bool), local != PAD], axis=1)

@@ -23,7 +23,7 @@ class XVal(Encoding):
     name = "xval"
     width = 1
     vocab = ["[NUM]"]
-    continuous = True  # the value travels outside the token ids (see Pipeline.encode)
+    continuous = True  # the value travels beside the token ids (see MatrixCodec.source)
 
     def __init__(self, scale: float = 10.0):
         self.scale = float(scale)

@@ -63,9 +63,9 @@ LATEST, BEST = "checkpoint.safetensors", "best.safetensors"
 class Best:
     """``best.safetensors`` beside the latest checkpoint: the weights of the best periodic evaluation so far.
 
-    ``offer(model, record, value)`` writes them when ``value`` (the evaluation's headline accuracy) beats every
-    earlier one; ``state()`` goes into the latest checkpoint's meta so that a resumed run keeps comparing with
-    the same best.
+    ``offer(model, step, value, record)`` writes them (with the evaluation ``record`` as metadata) when ``value``,
+    the evaluation's headline accuracy, beats every earlier one; ``state()`` goes into the latest checkpoint's
+    meta so that a resumed run keeps comparing with the same best.
     """
 
     def __init__(self, run_dir: Path, meta: dict | None = None):
@@ -74,12 +74,11 @@ class Best:
         if meta and meta.get("best"):
             self.step, self.value = meta["best"]["step"], meta["best"]["value"]
 
-    def offer(self, model, step: int, value: float, record: dict) -> bool:
+    def offer(self, model, step: int, value: float, record: dict) -> None:
         if value != value or (self.value is not None and value <= self.value):  # NaN never wins
-            return False
+            return
         save(self.path, model, meta={"best": True, **record})
         self.step, self.value = step, value
-        return True
 
     def state(self) -> dict:
         return {"best": None if self.step is None else {"step": self.step, "value": self.value}}

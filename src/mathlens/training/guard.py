@@ -16,9 +16,9 @@ from ..errors import Diverged
 
 
 class DivergenceGuard:
-    def __init__(self, train_cfg, skipped: int = 0):
+    def __init__(self, train_cfg):
         self.policy, self.patience = train_cfg.on_nan, train_cfg.nan_patience
-        self.skipped, self.in_row = skipped, 0  # skipped: over the whole run (kept in checkpoints)
+        self.skipped, self.in_row = 0, 0  # skipped: over the whole run (kept in checkpoints, see restore)
 
     def state(self) -> dict:
         """What a checkpoint's meta keeps of the guard."""

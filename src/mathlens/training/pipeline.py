@@ -63,7 +63,7 @@ class Pipeline:
         self.codec_in = MatrixCodec(self.enc_in, self.vocab, layout=cfg.encoding.input_layout)
         self.codec_out = MatrixCodec(self.enc_out, self.vocab)
         # the encoder also reads each token's place in the matrix and its embedding's factor (Source)
-        self.with_source = getattr(self.enc_in, "continuous", False) or cfg.model.src_positions == "2d"
+        self.with_source = self.enc_in.continuous or cfg.model.src_positions == "2d"
         prefix = 1 if self.task.extra_tokens else 0  # cotraining's task token
         self.max_src_len = prefix + max(self.codec_in.max_len(*t.input_matrix(t.largest()).shape[1:])
                                         for t in self.task.parts())
