@@ -2,7 +2,7 @@
 
     python benchmarks/datagen.py [--rows 5] [--encoding P1000] [--n 20000] [--loop-n 3000]
 
-"ours": ``task.sample(n)`` + ``Pipeline.encode`` in batches of ``--batch`` (numpy, stacked eigh/svd/inv),
+"ours": ``task.sample(n)`` + ``MatrixPipeline.encode`` in batches of ``--batch`` (numpy, stacked eigh/svd/inv),
 giving the padded id arrays the trainer consumes. "loop": LAWT's generator written out for comparison (one
 problem at a time: draw a Wigner matrix, eigh, write every coefficient with printf's ``%.2e`` into tokens,
 map tokens to ids, then pad the batch into an array), for 5x5 eigenvectors (the issue's yardstick) and
@@ -20,11 +20,11 @@ import time
 import numpy as np
 
 from mathlens.config import resolve
+from mathlens.pipelines import MatrixPipeline
+from mathlens.pipelines.stream import seeded_rng
 from mathlens.tasks import REGISTRY
-from mathlens.training.pipeline import Pipeline
-from mathlens.training.stream import seeded_rng
 
-LAWT_TASKS = [name for name, cls in REGISTRY.items() if cls.pipeline == "matrix" and name != "cotrain"]
+LAWT_TASKS = [name for name, cls in REGISTRY.items() if cls.family == "matrix" and name != "cotrain"]
 
 
 # ------------------------------------------------------------------------------ LAWT's loop, written out
@@ -102,11 +102,11 @@ def loop_rate(task, n, batch, rows, base, index) -> float:
     return n / (time.perf_counter() - start)
 
 
-def pipe_for(task: str, rows: int, encoding: str) -> Pipeline:
+def pipe_for(task: str, rows: int, encoding: str) -> MatrixPipeline:
     extra = ["task.cols=3"] if task.startswith("singular") else []
     sets = [f"task.name=\"{task}\"", f"task.rows={rows}", *extra, f"encoding.input=\"{encoding}\"",
             f"encoding.output=\"{encoding}\""]
-    return Pipeline(resolve("lawt/transpose-5x5", sets))
+    return MatrixPipeline(resolve("lawt/transpose-5x5", sets))
 
 
 def main():

@@ -23,17 +23,15 @@ import torch.nn.functional as F
 from mathlens.analysis.grokking import summary
 from mathlens.config import resolve
 from mathlens.io import read_jsonl
+from mathlens.rundir import METRICS
 from mathlens.training.full_batch import FullBatchTrainer
 from mathlens.training.optim import make_optimizer
-from mathlens.training.runlog import METRICS
 
 
 def plain_loop_steps_per_s(trainer, steps: int) -> float:
     """A straightforward loop over the same data and a fresh copy of the same model."""
     torch.manual_seed(0)
-    from mathlens.training.full_batch import build_model
-
-    model = build_model(trainer.cfg, trainer.task).to(trainer.device)
+    model = trainer.pipe.build_model().to(trainer.device)
     opt = make_optimizer(model, trainer.cfg.optim)
     x, y = trainer.x_train, trainer.y_train
     start = None

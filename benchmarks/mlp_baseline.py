@@ -24,7 +24,7 @@ from torch import nn
 
 from mathlens.config import resolve
 from mathlens.encodings.sequence import entries
-from mathlens.training.stream import build_test_set, seeded_rng
+from mathlens.pipelines.stream import build_test_set, seeded_rng
 
 TARGETS = (0.5, 0.9, 0.99)
 

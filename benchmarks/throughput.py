@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mathlens.config import resolve
 from mathlens.models import greedy
-from mathlens.training.stream import build_test_set
+from mathlens.pipelines.stream import build_test_set
 from mathlens.training.trainer import Trainer
 
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}

@@ -14,8 +14,8 @@ from mathlens.config import ModelConfig, config_from_dict
 from mathlens.encodings.digits import EOS, DigitFormat, digit_matches, n_digits
 from mathlens.errors import UserError
 from mathlens.models import Decoder
+from mathlens.pipelines import DigitPipeline
 from mathlens.tasks.arithmetic import carries
-from mathlens.training.lm import DigitPipeline
 
 FORMATS = [
     DigitFormat("add", 5, 6, True, False, False),  # the paper's
@@ -108,7 +108,7 @@ def test_task_samples_lengths_and_validates():
 
 def test_in_distribution_test_set_is_disjoint_from_a_fixed_training_set():
     from mathlens.config import resolve
-    from mathlens.training.stream import training_set
+    from mathlens.pipelines.stream import training_set
 
     cfg = resolve("arith/add-3digit", ["task.digits=2", "task.eval_digits=[2, 3]", "train.dataset_size=3000"])
     pipe = DigitPipeline(cfg)

@@ -13,8 +13,8 @@ from conftest import set_args
 from mathlens.cli import main
 from mathlens.config import config_from_dict
 from mathlens.errors import UserError
-from mathlens.training import stream as stream_module
-from mathlens.training.pipeline import Pipeline
+from mathlens.pipelines import MatrixPipeline
+from mathlens.pipelines import stream as stream_module
 
 # 2x2 transpose at a learning rate where the evaluation's median error moves from the first evaluations on;
 # a constant schedule, so that raising max_examples on resume does not change the steps already taken
@@ -96,7 +96,7 @@ def test_two_ranks_weigh_every_answer_token_as_one_process():
 
 def test_streams_are_dealt_to_ranks_and_too_few_are_refused(monkeypatch):
     cfg = config_from_dict({"task": {"name": "transpose", "rows": 2}})
-    pipe = Pipeline(cfg)
+    pipe = MatrixPipeline(cfg)
     whole = stream_module.FreshStream(pipe, 10, seed=0, streams=3)  # one process makes all three parts
     parts = {}
     for rank in (0, 1):

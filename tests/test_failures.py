@@ -99,17 +99,19 @@ def test_predictor_beats_the_majority_when_failures_follow_one_feature():
 
 
 def test_failures_command_and_notebook_api(tiny_overrides, capsys):
-    from mathlens import load_run
+    import mathlens
     from mathlens.cli import main
 
     sets = set_args(tiny_overrides)
     assert main(["train", "quickstart", "--out", "runs/t", "--quiet", *sets]) == 0
-    run = load_run("runs/t")
+    run = mathlens.load_run("runs/t")
     with pytest.raises(Exception, match="no evaluation records yet"):
-        run.failures()
-    run.evaluate(size=60)
-    s = run.failures()
+        mathlens.analyze(run, "failures")
+    mathlens.evaluate(run, size=60)
+    result = mathlens.analyze(run, "failures")
+    s = result.summary
     assert s["correct"] == "correct@5%" and s["retained"][0]["property"] == "full solution"
+    assert list(result.tables["retained"]["property"]) == [r["property"] for r in s["retained"]]
     assert main(["analyze", "runs/t", "failures"]) == 0
     assert "retained properties" in capsys.readouterr().out
     assert (run.path / "analysis" / "failures" / "retained.md").exists()

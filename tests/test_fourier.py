@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mathlens.analysis import fourier
+from mathlens.measures import fourier
 
 P = 97
 X = np.arange(P)
@@ -174,7 +174,7 @@ def test_restricted_and_excluded_loss_in_the_multiplicative_basis():
 def test_progress_measures_of_a_product_use_the_multiplicative_basis():
     import torch
 
-    from mathlens.analysis.progress import measure
+    from mathlens.measures.progress import measure
     from mathlens.tasks.modular import get_task
 
     task = get_task(p=P, formula="x*y")

@@ -147,7 +147,7 @@ def test_grid_all_means_every_operation_of_the_paper():
 def test_split_in_the_run_is_the_trained_one():
     assert main(["train", "grok/add-p97", "--out", "runs/g", "--quiet", *sets(TINY_GROK)]) == 0
     run = load_run("runs/g")
-    train, test = run.split()
+    train, test = run.pipe.split()
     assert len(train) == round(0.3 * 121) and not np.intersect1d(train, test).size
 
 
@@ -160,4 +160,4 @@ def test_eval_of_a_modular_run_scores_every_example_with_its_split(capsys):
     last = records(load_run("runs/g").path, "eval")[-1]
     assert recs.loc[recs["split"] == "test", "correct"].mean() == pytest.approx(last["test_acc"])
     assert main(["eval", "runs/g", "--size", "10"]) == 2
-    assert "--size, --seed, --beam and --ood do not apply" in capsys.readouterr().err
+    assert "--size, --seed, --beam, --ood and --digits do not apply" in capsys.readouterr().err

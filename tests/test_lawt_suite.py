@@ -16,9 +16,9 @@ from mathlens.config import ModelConfig
 from mathlens.errors import UserError
 from mathlens.models import Seq2Seq
 from mathlens.models.decoding import beam_search, greedy
+from mathlens.pipelines import MatrixPipeline
 from mathlens.run import Run
 from mathlens.training import checkpoint
-from mathlens.training.pipeline import Pipeline
 
 # A tiny eigenvalue run: 3x3, width 16; trains in seconds.
 TINY_EV = ["task.name=\"eigenvalues\"", "task.rows=3", "encoding.input=\"P1000\"", "encoding.output=\"P1000\"",
@@ -87,7 +87,7 @@ def test_cotraining_prefixes_a_task_token_and_verifies_each_task(tiny_overrides)
 
     cfg = resolve("quickstart", [*tiny_overrides, "task.name=\"cotrain\"", "task.rows=3", "task.tasks=\"TAME\"",
                                  "encoding.input=\"P1000\"", "encoding.output=\"P1000\""])
-    pipe = Pipeline(cfg)
+    pipe = MatrixPipeline(cfg)
     assert [pipe.vocab.symbols[2 + i] for i in range(4)] == ["<T>", "<A>", "<M>", "<E>"]
     rng = np.random.default_rng(0)
     seen = set()

@@ -161,7 +161,7 @@ def test_metrics_with_torn_empty_or_garbage_lines_are_read(tmp_path_factory, lin
 @given(data=st.data())
 def test_a_checkpoint_with_wrong_shapes_or_dtypes_is_one_line(tmp_path_factory, data):
     from mathlens.config import resolve
-    from mathlens.training.pipeline import pipeline_for
+    from mathlens.pipelines import pipeline_for
 
     model = pipeline_for(resolve("quickstart", ["model.d_model=16", "model.n_heads=2"])).build_model()
     state = {f"model.{k}": v.detach().clone() for k, v in checkpoint._unique_state(model)[0].items()}

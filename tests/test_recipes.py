@@ -13,9 +13,9 @@ from mathlens.cli import main
 from mathlens.config import resolve
 from mathlens.encodings.sequence import FIRST_PLACE, MatrixCodec, Vocabulary, entries
 from mathlens.errors import UserError
+from mathlens.pipelines import pipeline_for
+from mathlens.pipelines.stream import TwoSetStream, make_stream, training_set
 from mathlens.run import Run, of_kind
-from mathlens.training.pipeline import pipeline_for
-from mathlens.training.stream import TwoSetStream, make_stream, training_set
 
 TINY_EV = ["task.name=\"eigenvalues\"", "task.rows=3", "encoding.input=\"P10\"", "encoding.output=\"P10\"",
            "model.enc_layers=1", "model.dec_layers=1", "model.d_model=16", "model.n_heads=2",

@@ -127,7 +127,7 @@ def test_marchenko_pastur_matrices_follow_the_coefficient_distribution():
 
 
 def test_an_exact_token_match_is_right_at_every_tolerance():
-    from mathlens.evaluation.evaluate import exact_match
+    from mathlens.pipelines.scoring import exact_match
 
     pad, eos = 0, 1
     tgt = np.array([[eos, 5, 6, eos, pad], [eos, 5, 6, 7, eos]])  # start, body, end, padding

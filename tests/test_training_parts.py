@@ -3,14 +3,14 @@ import math
 import numpy as np
 
 from mathlens.config import OptimConfig, resolve
+from mathlens.pipelines import MatrixPipeline
+from mathlens.pipelines.stream import FixedStream, build_test_set, make_stream, seeded_rng
 from mathlens.training.optim import lr_at
-from mathlens.training.pipeline import Pipeline
-from mathlens.training.stream import FixedStream, build_test_set, make_stream, seeded_rng
 
 
 def test_fixed_training_set_epochs_and_resume():
     cfg = resolve("quickstart", ["train.dataset_size=100", "train.batch_size=32", "task.rows=[2, 3]"])
-    pipe = Pipeline(cfg)
+    pipe = MatrixPipeline(cfg)
     stream = make_stream(pipe, cfg)
     assert isinstance(stream, FixedStream)
     sizes = [len(s) for s, _ in stream.buckets]
@@ -30,7 +30,7 @@ def test_fixed_training_set_epochs_and_resume():
 
 def test_targets_start_and_end_with_eos_and_pad_the_rest():
     cfg = resolve("quickstart", ["task.rows=2"])
-    pipe = Pipeline(cfg)
+    pipe = MatrixPipeline(cfg)
     p = pipe.task.sample(50, np.random.default_rng(0))
     p["input"][::5, 0, 0] = 0.0  # P10 writes zero shorter: ragged targets
     src, tgt = pipe.encode(p)

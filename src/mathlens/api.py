@@ -15,15 +15,16 @@ import json
 import os
 from pathlib import Path
 
-from . import lock
+from . import analysis, distributed, lock
+from .analysis.base import Result, save_result
 from .config import apply_overrides, config_from_dict, resolve
 from .errors import UserError
+from .families import family_of
 from .io import write_text
-from .run import CONFIG, Run
-from .tasks import task_class
-from .training import distributed
-from .training.full_batch import FullBatchTrainer
-from .training.trainer import Trainer as StreamTrainer
+from .report.figures import save_figures
+from .report.html import write_report
+from .run import Run
+from .rundir import ANALYSIS, CONFIG
 
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
                      "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
@@ -73,17 +74,14 @@ def prepare_run(target: str, overrides: list[str], out: str | None):
 
 def start_trainer(cfg, run_dir: Path, quiet: bool):
     """Build the trainer (loading any checkpoint), then save the config it runs with."""
-    if task_class(cfg.task["name"]).full_batch:
-        if distributed.launched():
-            raise UserError(f"task.name: {cfg.task['name']} trains on its whole dataset at every step, in one "
-                            f"process; run it without torchrun")
-        Trainer = FullBatchTrainer
-    else:
-        Trainer = StreamTrainer
+    family = family_of(cfg)
+    if distributed.launched() and not family.distributed:
+        raise UserError(f"task.name: {cfg.task['name']} trains on its whole dataset at every step, in one "
+                        f"process; run it without torchrun")
     # rank 0 writes for all (asked of the environment: the process group starts inside the trainer)
     key = lock.acquire(run_dir, "mathlens train", create=True) if first_rank() else None
     try:
-        trainer = Trainer(cfg, run_dir, quiet=quiet)
+        trainer = family.trainer(cfg, run_dir, quiet=quiet)
         if distributed.is_main():
             write_text(Path(run_dir) / CONFIG, cfg.to_toml())
     except BaseException:
@@ -139,21 +137,42 @@ def train(target: str, out: str | None = None, *, from_run: str | None = None, q
     return Run(run_dir)
 
 
-def evaluate(run, **options) -> tuple[dict, Path]:
-    """`mathlens eval RUN` from Python: (summary, path of the records or table). Options as
-    :func:`~mathlens.evaluation.run_eval.eval_run`'s: size, seed, beam, batch_size, ood, digits, checkpoint."""
-    from .evaluation.run_eval import eval_run  # heavy: decoding and records
-
-    return eval_run(run.path if isinstance(run, Run) else run, **options)
+def as_run(run, checkpoint: str = "latest") -> Run:
+    """A Run from a Run or a path."""
+    return run if isinstance(run, Run) and run.checkpoint == checkpoint else Run(getattr(run, "path", run), checkpoint)
 
 
-def analyze(run, name: str, describe: bool = False, **options):
-    """`mathlens analyze RUN NAME` from Python: the analysis's summary (and, with ``describe``, the lines the
-    command prints). Holds the run's writer lock while the analysis writes its files."""
-    from . import analysis
+def evaluate(run, checkpoint: str = "latest", **options) -> tuple[dict, Path]:
+    """`mathlens eval RUN` from Python: (summary, path of the records or table). ``checkpoint``: "latest" or
+    "best"; options: size, seed, beam, batch_size, ood, digits (those that apply to the run's family). Holds the
+    run's writer lock."""
+    run = as_run(run, checkpoint)
+    with lock.hold(run.path, "mathlens eval"):
+        return family_of(run).evaluate(run, **options)
 
-    run = run if isinstance(run, Run) else Run(run)
-    chosen = analysis.get(name)
+
+def analyze(run, name: str, **options) -> Result:
+    """`mathlens analyze RUN NAME` from Python: the analysis's :class:`~mathlens.analysis.base.Result`, also
+    saved (summary.json, tables, figures) in RUN/analysis/NAME. Holds the run's writer lock while it writes."""
+    run = as_run(run)
+    chosen, family = analysis.get(name), family_of(run)
+    if name not in family.analyses:
+        raise UserError(f"analyze {name}: {run.path} {chosen.applies(run)} (this run's: {', '.join(family.analyses)})")
     with lock.hold(run.path, f"mathlens analyze {name}"):
-        summary = chosen(run, **options)
-    return (summary, chosen.describe(run, summary)) if describe else summary
+        result = chosen(run, **options)
+        out = run.path / ANALYSIS / name
+        save_result(result, out)
+        save_figures(name, result, out)
+    return result
+
+
+def report(run) -> Path:
+    """`mathlens report RUN`: the analyses the run's family shows in its report (when the run has weights),
+    then RUN/report.html from what is on disk. Returns the page's path."""
+    run = as_run(run)
+    family = family_of(run)
+    if run.has_checkpoint():
+        for name in family.report_analyses:
+            analyze(run, name)
+    with lock.hold(run.path, "mathlens report"):
+        return write_report(run, family.setting, family.sections)

@@ -6,18 +6,22 @@ User mistakes end with one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from . import lock
-from .api import first_rank, from_overrides, prepare_run, start_trainer, toml_value
+from . import analysis, api, distributed, lock
+from .api import first_rank, from_overrides, prepare_run, start_trainer
+from .compare import compare
+from .config import load_preset, parse_override, preset_names
 from .errors import UserError
+from .evaluation import format_summary
+from .export import export_transformer_lens
+from .families import family_of
+from .grid import run_grid
+from .rundir import CONFIG
 
 
 def cmd_train(args) -> int:
-    from .training import distributed
-
     def say(line: str) -> None:  # under torchrun, rank 0 speaks for all
         if distributed.is_main():
             print(line)
@@ -30,57 +34,45 @@ def cmd_train(args) -> int:
 
 def _train(args, say) -> int:
     overrides = from_overrides(args.from_run, args.set or [])
-    if args.from_run and (Path(args.target) / "config.toml").exists():
+    if args.from_run and (Path(args.target) / CONFIG).exists():
         raise UserError(f"--from: {args.target} is an existing run (resumed as it is); --from starts a new run "
                         f"from a preset")
     cfg, run_dir, resuming = prepare_run(args.target, overrides, args.out)
+    family = family_of(cfg)
     trainer = start_trainer(cfg, run_dir, args.quiet)
-    full_batch = not hasattr(trainer, "examples")
-    length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
     if resuming and trainer.done:
-        more = "train.max_steps" if full_batch else "train.max_examples"
-        say(f"{run_dir}: already trained to {length} (raise it with --set {more}=N)")
+        say(f"{run_dir}: already trained to {family.length(trainer)} (raise it with --set {family.length_option}=N)")
         return 0
     if resuming:
-        say(f"{run_dir}: resuming at step {trainer.step}" + ("" if full_batch else f" ({length})"))
+        say(f"{run_dir}: resuming at step {trainer.step}"
+            + (f" ({family.length(trainer)})" if family.progress != "steps" else ""))
     last = trainer.run()
-    length = f"{trainer.step} steps" if full_batch else f"{trainer.examples} examples"
-    shown = ("train_acc", "test_acc") if full_batch else tuple(k for k in last if k.startswith("acc"))
-    say(f"{run_dir}: trained {length} in {trainer.train_time:.0f}s; "
-        + ", ".join(f"{k} {last[k]:.3f}" for k in shown))
+    say(f"{run_dir}: trained {family.length(trainer)} in {trainer.train_time:.0f}s; "
+        + ", ".join(f"{k} {last[k]:.3f}" for k in family.shown(last)))
     return 0
 
 
 def cmd_eval(args) -> int:
-    from .evaluation.run_eval import eval_run, format_summary
-
-    summary, path = eval_run(args.run, size=args.size, seed=args.seed, beam=args.beam,
-                             batch_size=args.batch_size, ood=args.ood, digits=args.digits, checkpoint=args.checkpoint)
+    summary, path = api.evaluate(args.run, checkpoint=args.checkpoint, size=args.size, seed=args.seed,
+                                 beam=args.beam, batch_size=args.batch_size, ood=args.ood, digits=args.digits)
     print(format_summary(summary))
     print(f"{'table' if str(path).endswith('.md') else 'records'}: {path}")
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report.html import write_report
-
-    with lock.hold(args.run, "mathlens report"):
-        print(f"report: {write_report(args.run)}")
+    print(f"report: {api.report(args.run)}")
     return 0
 
 
 def cmd_analyze(args) -> int:
-    from .api import analyze
-
-    summary, lines = analyze(args.run, args.analysis, digits=args.digits, hook=args.hook, size=args.size,
-                             seed=args.seed, describe=True)
-    print("\n".join(lines))
+    options = {"digits": args.digits, "hook": args.hook, "size": args.size, "seed": args.seed}
+    result = api.analyze(args.run, args.analysis, **options)
+    print("\n".join(analysis.get(args.analysis).describe(api.as_run(args.run), result.summary)))
     return 0
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare
-
     markdown, out = compare(args.runs, args.out)
     print(markdown)
     print(f"tables and curves: {out}")
@@ -88,8 +80,6 @@ def cmd_compare(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_transformer_lens
-
     with lock.hold(args.run, "mathlens export"):
         path = export_transformer_lens(args.run, args.out)
     print(f"TransformerLens model: {path}")
@@ -98,32 +88,9 @@ def cmd_export(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .grid import grid_values, point_done, point_name, point_row, submit_points, write_grid_table
-
-    key, values = grid_values(args.preset, args.vary)
-    options = dict(parse_slurm_option(o) for o in args.slurm or [])  # a bad one stops before anything runs
-    grid_dir = Path(args.out or Path("runs") / f"grid-{Path(args.preset).name}")
-    points, jobs = [], []
-    for i, value in enumerate(values):
-        point = grid_dir / point_name(i, value)
-        overrides = [*(args.set or []), f"{key}={toml_value(value)}"]
-        cfg, run_dir, _ = prepare_run(args.preset, overrides, str(point))  # validates every point up front
-        points.append((run_dir, value))
-        if args.launcher == "local":
-            trainer = start_trainer(cfg, run_dir, args.quiet)
-            if not trainer.done:
-                print(f"[{i + 1}/{len(values)}] {key}={value}: training in {run_dir}", flush=True)
-                trainer.run()
-        elif not point_done(run_dir):
-            jobs.append((args.preset, str(run_dir), overrides))
-    if jobs:
-        if args.launcher == "submitit-local":  # jobs share this machine's cores: never oversubscribe them
-            threads = max(1, len(os.sched_getaffinity(0)) // len(jobs))
-            jobs = [(preset, out, [*sets, f"train.threads={threads}"]) for preset, out, sets in jobs]
-        print(f"{len(jobs)} point(s) submitted through submitit ({args.launcher}); waiting", flush=True)
-        submit_points(jobs, grid_dir, args.launcher, options)
-    rows = [point_row(run_dir, key, value) for run_dir, value in points]
-    print(write_grid_table(grid_dir, rows))
+    slurm = dict(parse_slurm_option(o) for o in args.slurm or [])  # a bad one stops before anything runs
+    markdown, grid_dir = run_grid(args.preset, args.vary, args.set or [], args.out, args.launcher, slurm, args.quiet)
+    print(markdown)
     print(f"table: {grid_dir / 'comparison.csv'} and comparison.md")
     return 0
 
@@ -131,8 +98,6 @@ def cmd_grid(args) -> int:
 def parse_slurm_option(item: str) -> tuple[str, object]:
     """``--slurm partition=gpu`` -> ('slurm_partition', 'gpu'); submitit's own names (timeout_min,
     gpus_per_node, cpus_per_task, mem_gb, nodes) pass as they are."""
-    from .config import parse_override
-
     if "=" not in item:
         raise UserError(f"--slurm {item!r}: expected KEY=VALUE, e.g. partition=gpu or timeout_min=720")
     key, value = parse_override(item)
@@ -141,8 +106,6 @@ def parse_slurm_option(item: str) -> tuple[str, object]:
 
 
 def cmd_presets(args) -> int:
-    from .config import load_preset, preset_names
-
     names = preset_names()
     width = max(map(len, names))
     for name in names:
@@ -151,18 +114,15 @@ def cmd_presets(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    from .evaluation.run_eval import eval_run, format_summary
-    from .report.html import write_report
-
     cfg, run_dir, _ = prepare_run("quickstart", args.set or [], args.out)
     print(f"mathlens quickstart: {cfg.description}")
     trainer = start_trainer(cfg, run_dir, args.quiet)
     if not trainer.done:
         trainer.run()
-    summary, records = eval_run(run_dir)
+    summary, records = api.evaluate(run_dir)
     print(format_summary(summary))
     print(f"records: {records}")
-    print(f"report:  {write_report(run_dir)}")
+    print(f"report:  {api.report(run_dir)}")
     return 0
 
 
@@ -200,12 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run")
     r.set_defaults(func=cmd_report)
 
-    from .analysis import REGISTRY
-
     a = sub.add_parser("analyze", help="look inside a trained run: " + "; ".join(
-        f"{name}: {an.help}" for name, an in REGISTRY.items()))
+        f"{name}: {an.help}" for name, an in analysis.REGISTRY.items()))
     a.add_argument("run")
-    a.add_argument("analysis", choices=list(REGISTRY), help="which analysis")
+    a.add_argument("analysis", choices=list(analysis.REGISTRY), help="which analysis (the run's family says which "
+                                                                        "apply)")
     a.add_argument("--digits", type=int, help="arithmetic: OOD operand length (default: one more than trained)")
     a.add_argument("--hook", help="hidden: hook point to read (default: the last block's hook_resid_post)")
     a.add_argument("--size", type=int, help="arithmetic: problems analysed (default 2000)")

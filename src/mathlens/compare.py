@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import UserError
-from .evaluation.run_eval import latest_summary
+from .evaluation.common import latest_summary
 from .io import write_table, write_text
+from .report import plots
 from .run import Run, of_kind
 
 LEVELS = (0.5, 0.9, 0.99)
@@ -34,7 +35,7 @@ def curve(run: Run) -> tuple[pd.DataFrame, str, str]:
     col = headline(evals)
     if not len(evals) or col is None:
         raise UserError(f"{run.path}: no evaluation in its metrics yet; train it first")
-    return evals, ("step" if run.full_batch else "examples"), col
+    return evals, ("step" if run.pipe.progress == "steps" else "examples"), col
 
 
 def first_reaching(evals: pd.DataFrame, x: str, col: str, level: float):
@@ -44,13 +45,13 @@ def first_reaching(evals: pd.DataFrame, x: str, col: str, level: float):
 
 def ood_column(run: Run) -> pd.Series | None:
     """The run's newest OOD table as one column: accuracy by OOD value (or by operand length)."""
-    ood = latest_summary(run, ood=True)
+    ood = latest_summary(run.path, ood=True)
     if ood:
         table = pd.DataFrame(ood["table"])
         key = ood["ood"]
         index = table[key].str.replace(" (trained)", "", regex=False)
         return pd.Series(table["acc@5%"].to_numpy(), index=pd.Index(index, name=key))
-    plain = latest_summary(run)
+    plain = latest_summary(run.path)
     if plain and "lengths" in plain:
         table = pd.DataFrame(plain["lengths"])
         return pd.Series(table["exact"].to_numpy(), index=pd.Index(table["operands"], name="operands"))
@@ -60,8 +61,6 @@ def ood_column(run: Run) -> pd.Series | None:
 def compare(paths, out=None) -> tuple[str, Path]:
     """Compare runs; returns (markdown of the tables, output directory with comparison.md/csv, ood.csv and
     curves.png/svg)."""
-    from .report import plots
-
     runs = [Run(p) for p in paths]
     if len(runs) < 2:
         raise UserError("compare: give at least two runs")

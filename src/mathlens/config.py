@@ -8,30 +8,21 @@ closest key when a name is mistyped.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import tomli_w
 
+from . import encodings, tasks
 from .errors import UserError, did_you_mean
+from .options import build_dataclass, opt
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-def opt(default, help: str, *, min=None, max=None, choices=None):
-    """A documented config field with optional bounds or a list of allowed values."""
-    meta = {"help": help, "min": min, "max": max, "choices": choices}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -162,8 +153,6 @@ class RunConfig:
         return tomli_w.dumps(self.to_dict())
 
     def build_task(self):
-        from . import tasks
-
         options = {k: v for k, v in self.task.items() if k != "name"}
         return tasks.get(self.task["name"], **options)
 
@@ -171,96 +160,7 @@ class RunConfig:
 # ----------------------------------------------------------------------------------------------- validation
 
 
-def _type_name(tp) -> str:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
-            dict: "a table"}.get(tp, getattr(tp, "__name__", str(tp)))
-
-
-def _coerce(value, tp, where: str):
-    """value as type tp, or a UserError naming the field and the expected type."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        for alt in typing.get_args(tp):
-            try:
-                return _coerce(value, alt, where)
-            except UserError:
-                pass
-        raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif tp is list:
-        if isinstance(value, list):
-            return value
-    elif tp is dict:
-        if isinstance(value, dict):
-            return value
-    raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-
-
-def _check_bounds(value, meta: dict, where: str):
-    choices, lo, hi = meta.get("choices"), meta.get("min"), meta.get("max")
-    for v in value if isinstance(value, list) and choices is not None else [value]:
-        if choices is not None and v not in choices:
-            raise UserError(f"{where}: {v!r} is not allowed; choose from {', '.join(map(str, choices))}")
-    for v in value if isinstance(value, list) else [value]:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if lo is not None and v < lo:
-                raise UserError(f"{where}: {v!r} is below the minimum {lo}")
-            if hi is not None and v > hi:
-                raise UserError(f"{where}: {v!r} is above the maximum {hi}")
-
-
-def unknown_key(key: str, allowed, where: str) -> UserError:
-    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)  # says the dotted key, unquoted
-    hint = f"; did you mean {where + '.' if where else ''}{close[0]}?" if close else ""
-    return UserError(f"unknown config key {where + '.' if where else ''}{key}{hint} "
-                     f"(allowed: {', '.join(allowed)})")
-
-
-def build_dataclass(cls, data: dict, prefix: str = ""):
-    """Validate a dict against dataclass ``cls`` (recursively) and build it. Raises UserError."""
-    if not isinstance(data, dict):
-        raise UserError(f"{prefix or 'config'}: expected a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise unknown_key(key, fields, prefix)
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in data:
-            continue
-        where = f"{prefix}.{name}" if prefix else name
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = build_dataclass(tp, data[name], where)
-            continue
-        value = _coerce(data[name], tp, where)
-        _check_bounds(value, dict(f.metadata), where)
-        kwargs[name] = value
-    obj = cls(**kwargs)
-    check = getattr(obj, "validate", None)
-    if check:
-        check(prefix)
-    return obj
-
-
 def _validate_run(cfg: RunConfig) -> None:
-    from . import encodings, tasks
-
     if "name" not in cfg.task:
         raise UserError("task.name: missing; choose from " + ", ".join(tasks.REGISTRY))
     task = cfg.build_task()  # validates task options
@@ -275,7 +175,7 @@ def _validate_run(cfg: RunConfig) -> None:
     if e.output == "xval":
         raise UserError("encoding.output: xval is an input encoding (a [NUM] token holds no value to write); "
                         "choose from P10, P1000, B1999, FP15")
-    if task.pipeline != "matrix" and (e.input == "xval" or e.input_layout != "full" or m.src_positions != "flat"):
+    if task.family != "matrix" and (e.input == "xval" or e.input_layout != "full" or m.src_positions != "flat"):
         raise UserError(f"encoding.input: xval, encoding.input_layout and model.src_positions are for matrix tasks; "
                         f"task {task.name!r} writes its own tokens")
     if e.input_layout == "upper" and not getattr(task, "symmetric", False):
@@ -284,13 +184,13 @@ def _validate_run(cfg: RunConfig) -> None:
     if (t.repeat_size > 0) != (t.repeat_frac > 0):
         raise UserError(f"train.repeat_frac: two-set training needs both train.repeat_size > 0 and "
                         f"0 < train.repeat_frac <= 1 (got repeat_size={t.repeat_size}, repeat_frac={t.repeat_frac})")
-    if task.full_batch and (t.repeat_size or t.max_seconds):
+    if task.family == "modular" and (t.repeat_size or t.max_seconds):
         raise UserError(f"train.{'repeat_size' if t.repeat_size else 'max_seconds'}: task {task.name!r} trains "
                         f"full-batch on its whole training split, stopped by train.max_steps or train.stop_acc")
     if t.repeat_size and t.dataset_size:
         raise UserError("train.repeat_size: two-set training mixes a repeated set with fresh problems; it does not "
                         "combine with a fixed training set (train.dataset_size)")
-    if m.positions == "abacus" and task.pipeline != "digits":
+    if m.positions == "abacus" and task.family != "digits":
         raise UserError(f"model.positions: abacus ids are digit places, for arithmetic runs; task {task.name!r} "
                         f"takes learned, none or rotary")
     if m.d_model % m.n_heads:

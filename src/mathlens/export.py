@@ -16,15 +16,18 @@ import warnings
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from .errors import UserError
+from .io import atomic_path, write_json
+from .run import Run
 
 INSTALL = "pip install 'mathlens[lens]' (TransformerLens 2 or 3, which have HookedTransformer)"
 
 
 def _lens():
     try:
-        from transformer_lens import HookedTransformer, HookedTransformerConfig
+        from transformer_lens import HookedTransformer, HookedTransformerConfig  # optional: the lens extra
     except ImportError as e:
         raise UserError(f"--to transformer-lens: TransformerLens with HookedTransformer is not installed "
                         f"({e.__class__.__name__}); {INSTALL}") from None
@@ -107,11 +110,6 @@ def _load(ht, state: dict) -> None:
 def export_transformer_lens(run_path, out=None) -> Path:
     """`mathlens export RUN --to transformer-lens`: write RUN's model as TransformerLens weights
     (``model.safetensors``) and config (``config.json``); returns the directory."""
-    from safetensors.torch import save_file
-
-    from .io import atomic_path, write_json
-    from .run import Run
-
     run = Run(run_path)
     if run.cfg.model.arch != "decoder":
         raise UserError(f"--to transformer-lens: {run.path} is a {run.cfg.model.arch} model; only decoder-only "
@@ -121,15 +119,12 @@ def export_transformer_lens(run_path, out=None) -> Path:
     out = Path(out) if out else run.path / "export" / "transformer-lens"
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(lens_state_dict(model), str(tmp))
-    write_json(out / "config.json", {**lens_config(model), "tokens": run.pipe.symbols if not run.full_batch
-                                     else run.task.token_names})
+    write_json(out / "config.json", {**lens_config(model), "tokens": run.pipe.symbols})
     return out
 
 
 def load_hooked_transformer(path):
     """The HookedTransformer written by :func:`export_transformer_lens` in ``path``."""
-    from safetensors.torch import load_file
-
     HookedTransformer, HookedTransformerConfig = _lens()
     cfg = json.loads((Path(path) / "config.json").read_text())
     cfg.pop("tokens", None)

@@ -10,14 +10,22 @@ point is done.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from .api import prepare_run, start_trainer, toml_value, train
 from .config import load_preset, parse_override
 from .errors import UserError
+from .families import family_of
 from .io import write_table
+from .run import Run
+from .rundir import LATEST
+from .tasks import task_class
+from .training.checkpoint import read
 
 
 def grid_values(preset: str, vary: str) -> tuple[str, list]:
@@ -27,8 +35,6 @@ def grid_values(preset: str, vary: str) -> tuple[str, list]:
         raise UserError(f"--vary {vary!r}: expected KEY=V1,V2,... or KEY=all, e.g. task.formula=all")
     key, raw = (part.strip() for part in vary.split("=", 1))
     if raw == "all":
-        from .tasks import task_class
-
         task_name = load_preset(preset).get("task", {}).get("name", "")
         option = key.removeprefix("task.")
         values = task_class(task_name).grid_values.get(option) if key.startswith("task.") else None
@@ -43,26 +49,19 @@ def grid_values(preset: str, vary: str) -> tuple[str, list]:
 
 def point_done(run_dir: Path) -> bool:
     """True when the point's checkpoint says its training is complete."""
-    import json
-
-    from .training.checkpoint import read
-    from .training.trainer import CHECKPOINT
-
-    path = Path(run_dir) / CHECKPOINT
+    path = Path(run_dir) / LATEST
     return path.exists() and bool(json.loads(read(path)[1].get("meta", "{}")).get("done"))
 
 
 def train_point(preset: str, out: str, overrides: list[str]) -> str:
     """One grid point as a job: ``mathlens.train`` in the job's process (submitit pickles this call)."""
-    from .api import train  # the job's process imports the trainers; the grid's own process need not
-
     return str(train(preset, out, overrides=overrides).path)
 
 
 def submit_points(jobs: list[tuple], grid_dir: Path, launcher: str, options: dict) -> None:
     """Run (preset, run directory, overrides) points as submitit jobs and wait for all of them."""
     try:
-        import submitit
+        import submitit  # optional: the cluster extra
     except ImportError:
         raise UserError(f"--launcher {launcher}: submitit is not installed; pip install 'mathlens[cluster]'") from None
     folder = grid_dir / "submitit"
@@ -86,28 +85,9 @@ def point_name(i: int, value) -> str:
 
 
 def point_row(run_dir: Path, key: str, value) -> dict:
-    """One line of the comparison table from a run directory."""
-    from .run import Run, of_kind
-
+    """One line of the comparison table from a run directory (its family says which figures)."""
     run = Run(run_dir)
-    metrics = run.metrics()
-    row = {key: value}
-    if run.full_batch:
-        from .analysis.grokking import summary
-
-        s = summary(metrics)
-        # None (not reached) stays: an empty cell says the run never got there
-        row.update({k: s.get(k) for k in ("steps_to_train_99", "steps_to_test_99", "steps", "train_acc",
-                                          "test_acc", "ffs", "fcr", "cos_share", "gini", "train_time_s")})
-        row.update({k: s[k] for k in ("mult_ffs", "mult_fcr") if k in s})
-        row["grokked"] = s.get("steps_to_test_99") is not None
-        row["key_freqs"] = " ".join(map(str, s.get("key_freqs") or []))
-    elif len(of_kind(metrics, "eval")):
-        last = of_kind(metrics, "eval").iloc[-1]
-        # acc@5%... for matrix tasks; acc, acc_4d... (exact, by operand length) and digit_acc... for arithmetic
-        row.update({k: last[k] for k in metrics.columns if k.startswith(("acc", "digit_acc"))})
-        row["examples"] = int(last["examples"])
-    return row
+    return {key: value, **family_of(run).grid_row(run.metrics())}
 
 
 def write_grid_table(grid_dir: Path, rows: list[dict]) -> str:
@@ -118,3 +98,31 @@ def write_grid_table(grid_dir: Path, rows: list[dict]) -> str:
     markdown = table.to_markdown(index=False, floatfmt=".3g")
     write_table(grid_dir / "comparison", table, markdown)
     return markdown
+
+
+def run_grid(preset: str, vary: str, sets: list[str], out: str | None, launcher: str, slurm: dict,
+             quiet: bool) -> tuple[str, Path]:
+    """`mathlens grid`: every point validated first, then trained here one after the other (``local``) or
+    submitted through submitit; returns (the comparison table as markdown, the grid directory)."""
+    key, values = grid_values(preset, vary)
+    grid_dir = Path(out or Path("runs") / f"grid-{Path(preset).name}")
+    points, jobs = [], []
+    for i, value in enumerate(values):
+        overrides = [*sets, f"{key}={toml_value(value)}"]
+        cfg, run_dir, _ = prepare_run(preset, overrides, str(grid_dir / point_name(i, value)))
+        points.append((run_dir, value))
+        if launcher == "local":
+            trainer = start_trainer(cfg, run_dir, quiet)
+            if not trainer.done:
+                print(f"[{i + 1}/{len(values)}] {key}={value}: training in {run_dir}", flush=True)
+                trainer.run()
+        elif not point_done(run_dir):
+            jobs.append((preset, str(run_dir), overrides))
+    if jobs:
+        if launcher == "submitit-local":  # jobs share this machine's cores: never oversubscribe them
+            threads = max(1, len(os.sched_getaffinity(0)) // len(jobs))
+            jobs = [(p, o, [*s, f"train.threads={threads}"]) for p, o, s in jobs]
+        print(f"{len(jobs)} point(s) submitted through submitit ({launcher}); waiting", flush=True)
+        submit_points(jobs, grid_dir, launcher, slurm)
+    rows = [point_row(run_dir, key, value) for run_dir, value in points]
+    return write_grid_table(grid_dir, rows), grid_dir

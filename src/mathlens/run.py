@@ -1,8 +1,11 @@
-"""A run directory as an object: its config, model, metrics and evaluation records.
+"""A run directory as an object: its config, pipeline, model, metrics and evaluation records.
+
+A thin accessor: it reads what trainers and `mathlens eval` wrote and builds the model the checkpoint holds;
+evaluating and analysing a run are :func:`mathlens.evaluate` and :func:`mathlens.analyze`.
 
 >>> run = load_run("runs/quickstart")          # doctest: +SKIP
 >>> run.metrics().query("kind == 'eval'")      # doctest: +SKIP
->>> run.records(); run.failures()              # doctest: +SKIP
+>>> run.records()                              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import pandas as pd
 
 from .config import load_config_file
 from .errors import UserError
-from .io import read_jsonl
-from .training.checkpoint import BEST, LATEST
+from .pipelines import Pipeline, pipeline_for
+from .rundir import BEST, CONFIG, LATEST, eval_files, of_kind, read_metrics
+from .training import checkpoint
 
-CONFIG = "config.toml"
 CHECKPOINTS = {"latest": LATEST, "best": BEST}  # --checkpoint: which weights a Run loads
+__all__ = ["CONFIG", "Run", "load_run", "of_kind"]
 
 
 class Run:
@@ -40,49 +44,38 @@ class Run:
         return "" if self.checkpoint == "latest" else f"-{self.checkpoint}"
 
     @cached_property
-    def task(self):
-        return self.cfg.build_task()
+    def pipe(self) -> Pipeline:
+        """The run's pipeline: its task, tokens and model builder."""
+        return pipeline_for(self.cfg)
 
     @property
-    def full_batch(self) -> bool:
-        """True for finite tasks trained on their whole dataset at once (modular arithmetic)."""
-        return self.task.full_batch
+    def task(self):
+        return self.pipe.task
 
-    @cached_property
-    def pipe(self):
-        from .training.pipeline import pipeline_for
-
-        return pipeline_for(self.cfg)
+    @property
+    def family(self) -> str:
+        """The task's family: matrix, digits or modular (``mathlens.families``)."""
+        return self.task.family
 
     @cached_property
     def model(self):
         """The model with the checkpoint's weights, in eval mode, on the CPU."""
-        from .training import checkpoint
-
-        if self.full_batch:
-            from .training.full_batch import build_model
-
-            model = build_model(self.cfg, self.task)
-        else:
-            model = self.pipe.build_model()
+        model = self.pipe.build_model()
         file = self.path / CHECKPOINTS[self.checkpoint]
         if self.checkpoint == "best" and not file.exists():
             raise UserError(f"{file}: no best checkpoint yet (it is written at the run's first periodic evaluation)")
         checkpoint.load(file, model)
         return model.eval()
 
-    def split(self):
-        """(train, test) example indices of a full-batch run, as it trained."""
-        from .training.full_batch import split_of
-
-        return split_of(self.cfg, self.task, len(self.task.dataset()["answer"]))
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINTS[self.checkpoint]).exists()
 
     def metrics(self) -> pd.DataFrame:
-        """metrics.jsonl as a DataFrame (kind = 'train' or 'eval')."""
-        return pd.DataFrame(read_jsonl(self.path / "metrics.jsonl"))
+        """metrics.jsonl as a DataFrame (kind = 'train', 'eval' or 'measure')."""
+        return read_metrics(self.path)
 
     def eval_files(self) -> list[Path]:
-        return sorted((self.path / "eval").glob("*.parquet"), key=lambda p: p.stat().st_mtime)
+        return eval_files(self.path)
 
     def records(self, name: str | None = None) -> pd.DataFrame:
         """Per-sample evaluation records: the newest plain evaluation's (an --ood evaluation's only when there
@@ -96,44 +89,8 @@ class Run:
             raise UserError(f"{self.path}: no evaluation records yet; run `mathlens eval {self.path}` first")
         return pd.read_parquet(files[-1])
 
-    # ---------------------------------------------------------------------- analyses, for notebooks
-    def evaluate(self, **options):
-        """`mathlens eval` from Python: (summary, path of the records or table); options as eval_run's."""
-        from .evaluation.run_eval import eval_run
-
-        return eval_run(self.path, **options)
-
-    def failures(self) -> dict:
-        """Retained properties, failure predictors and the best threshold on the newest records."""
-        from .analysis.failures import failures_report
-
-        return failures_report(self)
-
-    def equivalence(self, digits: int | None = None, size: int = 2000, seed: int = 1234) -> dict:
-        """Arithmetic: which relation explains the answers on longer operands."""
-        from .analysis.equivalence import equivalence_report
-
-        return equivalence_report(self, digits, size, seed)
-
-    def hidden(self, hook: str | None = None, digits: int | None = None, size: int = 2000, seed: int = 1234) -> dict:
-        """Arithmetic: PCA, probes and twin distances of the hidden states at ``hook``."""
-        from .analysis.hidden import hidden_report
-
-        return hidden_report(self, hook, digits, size, seed)
-
-    def fourier(self) -> dict:
-        """Modular arithmetic: the Fourier analysis of the final model and the progress measures."""
-        from .analysis.grokking import analyze_fourier
-
-        return analyze_fourier(self)
-
-
-def of_kind(metrics: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The records of one kind ('train', 'eval', 'measure') of a metrics frame; empty when it has none."""
-    return metrics[metrics["kind"] == kind] if "kind" in metrics else metrics.iloc[0:0]
-
 
 def load_run(path, checkpoint: str = "latest") -> Run:
-    """The run in ``path`` as a :class:`Run` (config, model, metrics, records, analyses); ``checkpoint``: which
-    weights its model has, "latest" or "best" (the best periodic evaluation's)."""
+    """The run in ``path`` as a :class:`Run` (config, model, metrics, records); ``checkpoint``: which weights its
+    model has, "latest" or "best" (the best periodic evaluation's)."""
     return Run(path, checkpoint=checkpoint)

@@ -12,15 +12,14 @@ candidate relations of that kind on any outputs (from our models or anyone's) an
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from ..encodings.digits import OP_SYMBOL
 from ..errors import UserError
+from ..pipelines.stream import seeded_rng
 from ..tasks.arithmetic import FUNCTIONS
-from .base import Analysis
+from .base import Analysis, Result
 
 OPS = {op: (OP_SYMBOL[op], FUNCTIONS[op]) for op in FUNCTIONS}  # name -> (symbol, numpy function)
 
@@ -85,27 +84,21 @@ def model_answers(run, a, b, device="cpu", probs: bool = False):
     return np.concatenate(values), (np.concatenate(prob) if probs else None)
 
 
-def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: int = 1234, out_dir=None) -> dict:
+def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: int = 1234) -> Result:
     """`mathlens analyze RUN equivalence`: which relation explains the run's answers on operands of ``digits``
     digits (default: one more than in training), with the model's own answer on the reduced twin as a candidate.
 
-    Writes relations.csv/.md, summary.json and three figures (output maps, twin probabilities) to
-    ``out_dir`` (default RUN/analysis/equivalence); returns the summary.
+    Tables: relations. Figures: output maps over a grid of operands, the digit probabilities of one problem
+    and of its twin.
     """
-    from ..io import write_json, write_table
-    from ..report import plots
-    from ..training.stream import seeded_rng
-
     task = run.task
     k = task.options.digits
     d = digits or k + 1
-    out = Path(out_dir) if out_dir else run.path / "analysis" / "equivalence"
     problems = task.with_digits(d).sample(size, seeded_rng(seed, 5))
     a, b = problems["a"], problems["b"]
     outputs, p_ood = model_answers(run, a, b, probs=True)  # the probabilities: the heatmap of problem 0
     twin, p_twin = model_answers(run, a % 10**k, b % 10**k, probs=True)
     table = explain(a, b, outputs, task.options.op, k, extra={TWIN.format(k=k): twin})
-    write_table(out / "relations", table, table.head(12).to_markdown(index=False, floatfmt=".4f"))
     best = table[table["relation"] != TWIN.format(k=k)].iloc[0]
     grid_a, grid_b = output_grid(d, k)
     ga, gb = np.meshgrid(grid_a, grid_b, indexing="ij")
@@ -113,20 +106,17 @@ def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: i
     relation = candidates(ga.ravel(), gb.ravel(), task.options.op, k)
     maps = {"model output": grid_out, f"true: {next(iter(relation))}": next(iter(relation.values())),
             f"best: {best['relation']}": relation[best["relation"]]}
-    plots.save(plots.output_maps(grid_a, grid_b, {n: v.reshape(ga.shape) for n, v in maps.items()}),
-               out / "output_maps")
     sym = OPS[task.options.op][0]
-    plots.save(plots.digit_probabilities(
-        {f"{a[0]} {sym} {b[0]} (OOD)": p_ood[0, :, :10],
-         f"{a[0] % 10**k} {sym} {b[0] % 10**k} (its twin)": p_twin[0, :, :10]},
-        reversed_answer=task.options.reverse), out / "twin_probabilities")
     summary = {"digits": d, "train_digits": k, "size": size, "seed": seed, "op": task.options.op,
                "exact_accuracy": float(np.mean(outputs == problems["answer"])),
                "best_relation": best["relation"], "best_share": float(best["share"]),
                "twin_agreement": float(np.mean(outputs == twin)),
                "relations": table.head(12).to_dict("records")}
-    write_json(out / "summary.json", summary)
-    return summary
+    data = {"output_maps": (grid_a, grid_b, {n: v.reshape(ga.shape) for n, v in maps.items()}),
+            "twin_probabilities": ({f"{a[0]} {sym} {b[0]} (OOD)": p_ood[0, :, :10],
+                                    f"{a[0] % 10**k} {sym} {b[0] % 10**k} (its twin)": p_twin[0, :, :10]},
+                                   task.options.reverse)}
+    return Result(summary, tables={"relations": table}, data=data)
 
 
 def output_grid(digits: int, train_digits: int, points: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -150,13 +140,6 @@ def ood_options(run, digits: int | None, size: int | None) -> int:
     return d
 
 
-def arithmetic_only(run) -> str | None:
-    """Why a run cannot have the arithmetic analyses (None when it can)."""
-    if run.task.pipeline != "digits":
-        return f"trains task {run.task.name!r}; this analysis is for arithmetic runs"
-    return None
-
-
 def _compute(run, digits=None, size=2000, seed=1234):
     return equivalence_report(run, ood_options(run, digits, size), size, seed)
 
@@ -172,4 +155,4 @@ def describe(run, s: dict) -> list[str]:
 
 
 ANALYSIS = Analysis("equivalence", "arithmetic: which relation explains the answers on longer operands",
-                    compute=_compute, describe=describe, applies=arithmetic_only, options=("digits", "size", "seed"))
+                    compute=_compute, describe=describe, families=("digits",), options=("digits", "size", "seed"))

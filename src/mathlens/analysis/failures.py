@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import Analysis
+from ..errors import UserError
+from .base import Analysis, Result
 
 PROPERTY = "property:"
 NOT_FEATURES = {"error", "reason", "prediction", "target", "any_beam_error", "generated", "set", "correct", "valid",
@@ -75,6 +76,7 @@ def failure_predictor(records: pd.DataFrame, correct: str, features: list[str] |
     ('logistic', 'boosting') accuracy, auc and its ``top`` features (largest absolute standardised
     coefficient, or impurity importance), or {'error': why} when a half has only one class.
     """
+    # scikit-learn takes a second to import: only when a predictor is fitted
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.inspection import permutation_importance
     from sklearn.linear_model import LogisticRegression
@@ -162,19 +164,12 @@ def eigenvalues_of_records(run, records: pd.DataFrame, limit: int = 5000) -> tup
     return true[ok], pred[ok]
 
 
-def failures_report(run, out_dir=None, seed: int = 0) -> dict:
+def failures_report(run, seed: int = 0) -> Result:
     """`mathlens analyze RUN failures`: the retained-properties table, the failure predictors and the best
-    single threshold on the run's newest evaluation records, with figures; files in RUN/analysis/failures."""
-    from pathlib import Path
-
-    from ..io import write_json, write_table
-    from ..report import plots
-
+    single threshold on the run's newest evaluation records (figures: eigenvalue scatter, right vs wrong)."""
     records = run.records()
     tolerances = run.task.tolerances
     if "error" not in records:
-        from ..errors import UserError
-
         raise UserError(f"{run.path}: its newest records have no per-problem error; run `mathlens eval "
                         f"{run.path}` again")
     correct = "correct" if "correct" in records else f"correct@{tolerances[0] * 100:g}%"
@@ -186,20 +181,13 @@ def failures_report(run, out_dir=None, seed: int = 0) -> dict:
         table = retained_table(records, (0.05, 0.01) if "correct@1%" in records else tolerances)
     predictor = failure_predictor(records, correct, seed=seed)
     threshold = best_threshold(records, correct)
-    out = Path(out_dir) if out_dir else run.path / "analysis" / "failures"
-    write_table(out / "retained", table, floatfmt=".2%")
     summary = {"records": len(records), "correct": correct, "predictor": predictor, "threshold": threshold,
                "retained": table.to_dict("records")}
-    write_json(out / "summary.json", summary)
+    data = {"records": records, "correct": correct,
+            "shown": predictor.get("boosting", {}).get("top_features", [])[:3] or predictor["features"][:3]}
     if run.task.name in ("eigenvalues", "eigenvectors"):
-        true, pred = eigenvalues_of_records(run, records)
-        if len(true):  # none when no prediction decodes
-            plots.save(plots.eigenvalue_scatter(true, pred), out / "eigenvalues")
-    shown = predictor.get("boosting", {}).get("top_features", [])[:3] or predictor["features"][:3]
-    if shown:
-        plots.save(plots.right_vs_wrong(records, correct, shown), out / "right_vs_wrong")
-        plots.save(plots.accuracy_by_feature(records, correct, shown), out / "accuracy_by_feature")
-    return summary
+        data["eigenvalues"] = eigenvalues_of_records(run, records)
+    return Result(summary, tables={"retained": table}, formats={"retained": ".2%"}, data=data)
 
 
 def describe(run, s: dict) -> list[str]:
@@ -225,4 +213,4 @@ def describe(run, s: dict) -> list[str]:
 
 
 ANALYSIS = Analysis("failures", "what wrong predictions keep and which problems fail (any evaluated run)",
-                    compute=failures_report, describe=describe)
+                    compute=failures_report, describe=describe, options=())

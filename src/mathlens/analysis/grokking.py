@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import write_json
+from ..measures import fourier
+from ..measures.progress import measure
 from ..models.cache import capture
-from ..run import of_kind
-from . import fourier
-from .base import Analysis
-from .progress import measure
+from ..rundir import of_kind
+from .base import Analysis, Result
 
 
 def _first_step(evals: pd.DataFrame, col: str, level: float):
@@ -81,46 +80,28 @@ def chosen_steps(metrics: pd.DataFrame, level: float = 0.99) -> dict[str, int]:
             for name, step in wanted.items() if step is not None}
 
 
-def model_figures(model, task) -> dict:
-    """Figures of a model's insides over the (x, y) grid: 2-D Fourier maps of logits and neurons, attention."""
-    from ..report import grok_plots
-
+def model_maps(model, task) -> dict:
+    """What the figures of a model's insides show, over the (x, y) grid: the 2-D Fourier transforms of the
+    logits and of the MLP neurons (with the basis labels), and the answer position's attention pattern."""
     acts = grid_activations(model, task)
     _, labels = fourier.fourier_basis(task.p)
-    return {"logits_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["logits"], task.p), labels,
-                                                "Logits over (x, y) in the 2-D Fourier basis"),
-            "neurons_2d": grok_plots.fourier_map(fourier.fourier_2d(acts["neurons"], task.p), labels,
-                                                 "MLP neurons over (x, y) in the 2-D Fourier basis"),
-            "attention": grok_plots.attention(acts["pattern"])}
+    return {"logits_2d": fourier.fourier_2d(acts["logits"], task.p),
+            "neurons_2d": fourier.fourier_2d(acts["neurons"], task.p), "labels": labels,
+            "pattern": acts["pattern"]}
 
 
-def analyze_fourier(run, out_dir=None) -> dict:
-    """Measures of the final model, the measures over training, and figures in ``RUN/analysis/fourier``.
-
-    Returns the summary that is also written to ``summary.json``.
-    """
-    from ..report import grok_plots, plots
-
-    out_dir = out_dir or run.path / "analysis" / "fourier"
-    out_dir.mkdir(parents=True, exist_ok=True)
+def analyze_fourier(run) -> Result:
+    """Measures of the final model and the measures over training (figures: progress curves, spectra at the
+    chosen steps, 2-D Fourier maps of logits and neurons, attention)."""
     task, model = run.task, run.model
-    data = task.dataset()
-    train_idx, _ = run.split()
-    final = measure(model, task, data, train_idx)
+    train_idx, _ = run.pipe.split()
+    final = measure(model, task, run.pipe.data, train_idx)
     metrics = run.metrics()
     result = {"run": str(run.path), "p": task.p, "formula": task.options.formula,
               **summary(metrics), "final": {k: v for k, v in final.items() if k not in ("alpha", "beta",
                                                                                        "mult_alpha", "mult_beta")}}
-    figures = {"progress": grok_plots.grokking_curves(metrics),
-               "spectrum": grok_plots.spectra(metrics, chosen_steps(metrics)), **model_figures(model, task)}
-    if task.multiplicative:
-        figures["spectrum_multiplicative"] = grok_plots.spectra(metrics, chosen_steps(metrics), prefix="mult_")
-    result["figures"] = {}
-    for name, fig in figures.items():
-        plots.save(fig, out_dir / name)
-        result["figures"][name] = str(out_dir / f"{name}.png")
-    write_json(out_dir / "summary.json", result)
-    return result
+    return Result(result, data={"metrics": metrics, "steps": chosen_steps(metrics),
+                                "multiplicative": task.multiplicative, "maps": model_maps(model, task)})
 
 
 def describe(run, result: dict) -> list[str]:
@@ -136,10 +117,5 @@ def describe(run, result: dict) -> list[str]:
     return lines
 
 
-def _modular_only(run) -> str | None:
-    return None if run.full_batch else (f"trains task {run.task.name!r}; the Fourier analysis is for modular "
-                                        f"arithmetic runs")
-
-
 ANALYSIS = Analysis("fourier", "modular arithmetic: spectra, key frequencies, FFS/FCR, 2-D maps, attention",
-                    compute=analyze_fourier, describe=describe, applies=_modular_only)
+                    compute=analyze_fourier, describe=describe, families=("modular",))

@@ -10,15 +10,14 @@ The functions on arrays work on anyone's activations; :func:`hidden_report` runs
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from ..models.cache import capture
+from ..pipelines.stream import seeded_rng
 from ..tasks.arithmetic import FUNCTIONS
-from .base import Analysis
-from .equivalence import arithmetic_only, ood_options
+from .base import Analysis, Result
+from .equivalence import ood_options
 
 
 def pca(states: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -70,16 +69,11 @@ def prompt_states(run, problems: dict, hook: str) -> np.ndarray:
     return out
 
 
-def hidden_report(run, hook: str | None = None, digits: int | None = None, size: int = 2000, seed: int = 1234,
-                  out_dir=None) -> dict:
+def hidden_report(run, hook: str | None = None, digits: int | None = None, size: int = 2000,
+                  seed: int = 1234) -> Result:
     """`mathlens analyze RUN hidden`: PCA of in-distribution states coloured by (a op b) mod 10, probes for the
     last digit and the units carry, and the distance of OOD states (``digits`` digits, default one more than
-    in training) to their reduced twins' against random in-distribution inputs. Writes summary.json and
-    pca.png/svg to ``out_dir`` (default RUN/analysis/hidden); returns the summary."""
-    from ..io import write_json
-    from ..report import plots
-    from ..training.stream import seeded_rng
-
+    in training) to their reduced twins' against random in-distribution inputs (figure: the PCA scatter)."""
     task = run.task
     k, op = task.options.digits, task.options.op
     hook = hook or f"blocks.{len(run.model.blocks) - 1}.hook_resid_post"
@@ -109,10 +103,7 @@ def hidden_report(run, hook: str | None = None, digits: int | None = None, size:
         "twin_distance_median": float(np.median(relative_distance(h_ood, h_twin))),
         "random_distance_median": float(np.median(relative_distance(h_ood, h_random))),
     }
-    out = Path(out_dir) if out_dir else run.path / "analysis" / "hidden"
-    plots.save(plots.pca_scatter(proj, last, explained, f"{hook}, last prompt position"), out / "pca")
-    write_json(out / "summary.json", summary)
-    return summary
+    return Result(summary, data={"pca": (proj, last, explained, f"{hook}, last prompt position")})
 
 
 def _compute(run, hook=None, digits=None, size=2000, seed=1234):
@@ -135,5 +126,5 @@ def describe(run, s: dict) -> list[str]:
 
 
 ANALYSIS = Analysis("hidden", "arithmetic: PCA, probes and twin distances of the hidden states at a hook",
-                    compute=_compute, describe=describe, applies=arithmetic_only,
+                    compute=_compute, describe=describe, families=("digits",),
                     options=("hook", "digits", "size", "seed"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 
-from ..run import of_kind
+from ..rundir import of_kind
 from .plots import plt
 
 
@@ -83,8 +84,6 @@ def spectra(metrics: pd.DataFrame, steps: dict[str, int], prefix: str = ""):
 def fourier_map(norms: np.ndarray, labels: list[str], title: str):
     """Heat map of a 2-D Fourier norm table (rows: x components, columns: y components), log colour."""
     fig, ax = plt.subplots(figsize=(7, 6), constrained_layout=True)
-    from matplotlib.colors import LogNorm
-
     vmax = float(norms.max()) or 1.0
     im = ax.imshow(np.maximum(norms, vmax * 1e-4), norm=LogNorm(vmin=vmax * 1e-4, vmax=vmax), cmap="viridis")
     ticks = list(range(0, len(labels), max(1, len(labels) // 12)))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..run import of_kind  # noqa: E402
+from ..io import atomic_path  # noqa: E402
+from ..rundir import of_kind  # noqa: E402
 
 
 def training_curves(metrics: pd.DataFrame):
@@ -41,8 +46,6 @@ def training_curves(metrics: pd.DataFrame):
 
 def error_histogram(records: pd.DataFrame, tolerances):
     """Distribution of the verification error (log scale), with the tolerances marked."""
-    import numpy as np
-
     fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
     err = records["error"].to_numpy()
     finite = err[np.isfinite(err) & (err > 0)]
@@ -59,11 +62,6 @@ def error_histogram(records: pd.DataFrame, tolerances):
 
 def save(fig, path_stem) -> str:
     """Save as PNG and SVG; returns the PNG as base64 for embedding (the page works offline)."""
-    import base64
-    import io
-
-    from ..io import atomic_path
-
     for ext in ("png", "svg"):
         with atomic_path(f"{path_stem}.{ext}") as tmp:
             fig.savefig(tmp, format=ext, dpi=100)
@@ -111,8 +109,6 @@ def pca_scatter(points, colour, explained, title: str):
 
 
 def _finite(values):
-    import numpy as np
-
     v = np.asarray(values, dtype=float)
     return v[np.isfinite(v)]
 
@@ -120,8 +116,6 @@ def _finite(values):
 def right_vs_wrong(records: pd.DataFrame, correct: str, features: list[str]):
     """Histograms of each feature for right and for wrong predictions (log scale where the feature spans
     decades, like a condition number)."""
-    import numpy as np
-
     fig, axes = plt.subplots(1, len(features), figsize=(4.5 * len(features), 3.5), constrained_layout=True,
                              squeeze=False)
     ok = records[correct].to_numpy(dtype=bool)
@@ -169,8 +163,6 @@ def compare_curves(curves: dict):
 
 def eigenvalue_scatter(true, pred):
     """Predicted against true eigenvalues (sorted, each one a point; colour: rank), with the diagonal."""
-    import numpy as np
-
     fig, ax = plt.subplots(figsize=(5, 4.5), constrained_layout=True)
     rank = np.broadcast_to(np.arange(true.shape[1]), true.shape)
     sc = ax.scatter(true.ravel(), pred.ravel(), c=rank.ravel(), s=3, alpha=0.5, cmap="viridis")

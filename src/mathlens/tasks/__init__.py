@@ -6,6 +6,7 @@ A new task is one file with a :class:`Task` subclass plus one line in ``REGISTRY
 from __future__ import annotations
 
 from ..errors import UserError, did_you_mean
+from ..options import build_dataclass
 from .arithmetic import Arithmetic
 from .base import TOLERANCES, MatrixTask, Problems, Task
 from .cotrain import Cotrain
@@ -45,8 +46,6 @@ def get(name: str, **options) -> Task:
     >>> t.sample(2, np.random.default_rng(0))["input"].shape
     (2, 3, 4)
     """
-    from ..config import build_dataclass
-
     cls = task_class(name)
     return cls(build_dataclass(cls.Options, options, prefix="task"))
 

@@ -19,9 +19,9 @@ import dataclasses
 
 import numpy as np
 
-from ..config import opt
-from ..encodings.digits import OP_SYMBOL, DigitFormat, answer_digits, n_digits
+from ..encodings.digits import OP_SYMBOL, answer_digits, n_digits
 from ..errors import UserError
+from ..options import opt
 from .base import Problems, Task, TaskOptions
 
 FUNCTIONS = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
@@ -72,13 +72,12 @@ class Arithmetic(Task):
     name = "arithmetic"
     Options = ArithmeticOptions
     arch = "decoder"
-    pipeline = "digits"  # read by training.lm.DigitPipeline
+    family = "digits"  # pipelines.digits.DigitPipeline, a decoder-only model
     tolerances = (0.0,)  # exact answers only
 
     def __init__(self, options=None):
         super().__init__(options)
         o = self.options
-        self.format = DigitFormat(o.op, o.width, o.answer_width, o.reverse, o.reverse_operands, o.separators)
         self.eval_digits = o.test_lengths()
 
     @property

@@ -3,7 +3,7 @@
 A task samples a batch of problems from a seeded numpy Generator, verifies decoded predictions against the
 problem, and computes per-problem features for failure analysis. A :class:`MatrixTask` (read by the seq2seq
 pipeline) also says which matrix goes in and which comes out, all of one shape per batch so that batches need
-no padding. A finite task (``full_batch = True``, e.g. modular arithmetic) lists its whole dataset instead.
+no padding. A finite task (family ``modular``) lists its whole dataset instead.
 Adding a task is one file plus a registry line.
 """
 
@@ -36,9 +36,8 @@ class Task(ABC):
     name: str
     Options = TaskOptions
     tolerances = TOLERANCES
-    full_batch = False  # True: the whole dataset is enumerable and trained on at once (training.full_batch)
+    family: str  # matrix, digits or modular: its pipeline (pipelines.PIPELINES) and trainer (families/)
     arch = "seq2seq"  # the model.arch that trains it: seq2seq (matrix tasks) or decoder (modular, arithmetic)
-    pipeline = None  # how problems become training arrays: "matrix", "digits" (training.pipeline.pipeline_for)
     grid_values: dict = {}  # option -> the values `mathlens grid --vary task.OPTION=all` runs
 
     def __init__(self, options=None):
@@ -83,7 +82,7 @@ class MatrixTask(Task):
     and verification stay those of the clean problem.
     """
 
-    pipeline = "matrix"  # read by training.pipeline.Pipeline and the seq2seq model
+    family = "matrix"  # pipelines.matrix.MatrixPipeline and the seq2seq model
     symmetric = False  # inputs are symmetric matrices (the noise is then symmetric too)
     ood_option = "coeffs"  # the option `mathlens eval --ood` varies: the coefficient distribution
     MAX_REDRAWS = 100

@@ -12,8 +12,8 @@ import dataclasses
 
 import numpy as np
 
-from ..config import opt
 from ..errors import UserError
+from ..options import opt
 from .base import MatrixTask, Problems
 from .spectral import SpectralOptions
 

@@ -15,8 +15,8 @@ import dataclasses
 
 import numpy as np
 
-from ..config import opt
 from ..errors import UserError
+from ..options import opt
 from .base import MatrixTask, Problems, TaskOptions
 from .matrices import COEFF_DISTRIBUTIONS, NORMS, dim_max, draw_dim, random_matrices, target_error
 

@@ -18,8 +18,8 @@ import dataclasses
 
 import numpy as np
 
-from ..config import opt
 from ..errors import UserError
+from ..options import opt
 from .base import Problems, Task, TaskOptions
 from .formula import Formula, parse
 
@@ -68,7 +68,7 @@ class ModularArithmetic(Task):
 
     name = "modular"
     Options = ModularOptions
-    full_batch = True
+    family = "modular"  # trained full-batch on its whole training split
     arch = "decoder"
     grid_values = {"formula": PAPER_FORMULAS + list(MIXTURES)}
     seq_len = 3

@@ -27,8 +27,8 @@ import dataclasses
 
 import numpy as np
 
-from ..config import opt
 from ..errors import UserError
+from ..options import opt
 from .base import MatrixTask, Problems
 from .linalg import MatrixOptions
 from .matrices import (

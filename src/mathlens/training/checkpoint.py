@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..io import atomic_path
+from ..rundir import BEST
 
 FORMAT = "mathlens-checkpoint-1"
 
@@ -55,9 +56,6 @@ def save(path: Path, model, optimizer=None, meta: dict | None = None, extra: dic
         old = "the previous checkpoint is intact" if Path(path).exists() else "no earlier checkpoint exists"
         raise UserError(f"{path}: could not write the checkpoint ({getattr(e, 'strerror', None) or e}); {old}. Free "
                         f"some space and run the same command again to resume") from None
-
-
-LATEST, BEST = "checkpoint.safetensors", "best.safetensors"
 
 
 class Best:

@@ -10,8 +10,8 @@ import os
 
 import torch
 
+from ..distributed import local_ranks
 from ..errors import UserError
-from .distributed import local_ranks
 
 
 def cpu_cores() -> int:

@@ -4,7 +4,7 @@ The whole dataset lives on the device as two tensors (no DataLoader). Every step
 pass over the whole training split that computes only what the loss reads: the last position's query, MLP
 and unembedding (``last_only``). The loss is cross-entropy in float64, as in the reference code. Every
 ``train.eval_every`` steps the model is evaluated on every example at once, without autograd; progress
-measures (:mod:`mathlens.analysis.progress`) are recorded every ``train.measure_every`` steps. Training stops
+measures (:mod:`mathlens.measures.progress`) are recorded every ``train.measure_every`` steps. Training stops
 at ``train.max_steps``, or once test accuracy has stayed >= ``train.stop_acc`` for ``train.stop_patience``
 evaluations in a row.
 """
@@ -14,37 +14,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from .. import lock
-from ..analysis.progress import logits_of, measure
-from ..errors import UserError
+from ..measures.progress import measure
+from ..pipelines.modular import ModularPipeline, logits_of
+from ..rundir import LATEST
 from . import checkpoint, transfer
 from .device import setup
 from .grokfast import GradientFilter
 from .guard import DivergenceGuard
 from .optim import lr_at, make_optimizer
 from .runlog import RunLog, StopAtStepBoundary
-from .stream import seeded_rng
-from .trainer import CHECKPOINT
-
-SPLIT_STREAM = 7  # seeded_rng stream of the train/test split
-
-
-def build_model(cfg, task):
-    from ..models import Decoder
-
-    if cfg.model.arch != "decoder":
-        raise UserError(f"model.arch: task {task.name!r} needs a decoder-only model; set model.arch=\"decoder\"")
-    return Decoder(cfg.model, task.vocab_size, task.seq_len, task.n_classes)
-
-
-def split_of(cfg, task, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The run's seeded (train, test) indices over the task's ``n`` examples."""
-    return task.split(n, seeded_rng(cfg.seed, SPLIT_STREAM))
 
 
 class FullBatchTrainer:
@@ -54,16 +37,16 @@ class FullBatchTrainer:
         self.cfg, self.run_dir, self.quiet = cfg, Path(run_dir), quiet
         t = cfg.train
         self.device, self.autocast = setup(t)
-        self.task = cfg.build_task()
-        self.data = self.task.dataset()
-        self.train_idx, self.test_idx = split_of(cfg, self.task, len(self.data["answer"]))
-        tokens = torch.as_tensor(self.task.tokens(self.data), device=self.device)
+        self.pipe = ModularPipeline(cfg)
+        self.task, self.data = self.pipe.task, self.pipe.data
+        self.train_idx, self.test_idx = self.pipe.split()
+        tokens = torch.as_tensor(self.pipe.tokens(), device=self.device)
         answers = torch.as_tensor(self.data["answer"], device=self.device)
         self.tokens, self.answers = tokens, answers
         self.x_train, self.y_train = tokens[self.train_idx], answers[self.train_idx]
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg, self.task).to(self.device)
-        fresh = not (self.run_dir / CHECKPOINT).exists()
+        self.model = self.pipe.build_model().to(self.device)
+        fresh = not (self.run_dir / LATEST).exists()
         transfer.start_from(self.model, t, cfg.model.arch, fresh)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         o = cfg.optim
@@ -82,7 +65,7 @@ class FullBatchTrainer:
 
     # ------------------------------------------------------------------------------------------ state
     def _resume(self):
-        meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
+        meta, extra = checkpoint.load(self.run_dir / LATEST, self.model, self.optimizer)
         self.step, self.train_time = meta["step"], meta["train_time"]
         self.streak, self.stopped_early = meta["streak"], meta["stopped_early"]
         self.guard.restore(meta)
@@ -98,7 +81,7 @@ class FullBatchTrainer:
         extra = {}
         if self.filter is not None:
             meta["grokfast"], extra = self.filter.state()
-        checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta, extra=extra)
+        checkpoint.save(self.run_dir / LATEST, self.model, self.optimizer, meta, extra=extra)
         self.saved_step = self.step
 
     @property

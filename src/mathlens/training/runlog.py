@@ -11,8 +11,7 @@ import threading
 from pathlib import Path
 
 from ..io import append_jsonl, dumps, read_jsonl, write_text
-
-METRICS = "metrics.jsonl"
+from ..rundir import METRICS
 
 
 class RunLog:

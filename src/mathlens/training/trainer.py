@@ -19,18 +19,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import lock
-from . import checkpoint, distributed, transfer
+from .. import distributed, lock
+from ..pipelines import pipeline_for
+from ..pipelines.stream import make_stream, streams_in
+from ..rundir import LATEST
+from . import checkpoint, transfer
 from .device import setup
 from .guard import DivergenceGuard
 from .optim import lr_at, make_optimizer
-from .pipeline import pipeline_for
 from .prefetch import overlapped
-from .runlog import METRICS, RunLog, StopAtStepBoundary
-from .stream import make_stream, streams_in
-
-CHECKPOINT = checkpoint.LATEST
-__all__ = ["CHECKPOINT", "METRICS", "Trainer"]
+from .runlog import RunLog, StopAtStepBoundary
 
 
 def headline(summary: dict) -> float:
@@ -51,12 +49,12 @@ class Trainer:
         self.pipe = pipeline_for(cfg)
         torch.manual_seed(cfg.seed)
         self.model = self.pipe.build_model().to(self.device)
-        fresh = not (self.run_dir / CHECKPOINT).exists()
+        fresh = not (self.run_dir / LATEST).exists()
         # fine-tuning: start from another run's weights (with this run's own schedule)
         transfer.start_from(self.model, t, cfg.model.arch, fresh, self.pipe.symbols)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         # a resumed run keeps the streams it started with, whatever the number of ranks now
-        streams = None if fresh else streams_in(checkpoint.read_meta(self.run_dir / CHECKPOINT)["stream"])
+        streams = None if fresh else streams_in(checkpoint.read_meta(self.run_dir / LATEST)["stream"])
         self.stream = overlapped(make_stream(self.pipe, cfg, streams), t, self.device)
         self.tests = self.pipe.test_set(t.eval_size, cfg.eval.seed, min(cfg.eval.batch_size, t.eval_size))
         self.total_steps = math.ceil(t.max_examples / t.batch_size)
@@ -79,7 +77,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ state
     def _resume(self):
-        meta, extra = checkpoint.load(self.run_dir / CHECKPOINT, self.model, self.optimizer)
+        meta, extra = checkpoint.load(self.run_dir / LATEST, self.model, self.optimizer)
         self.step, self.examples = meta["step"], meta["examples"]
         self.train_time = meta["train_time"]
         self.guard.restore(meta)
@@ -108,7 +106,7 @@ class Trainer:
                 "acc": sums[1].item(), "n": w["n"]}, "train_time": self.train_time, "stream": stream,
                 **self.guard.state(), **self.best.state(), "done": self.done}
         extra = {"torch_rng": rngs[0], **{f"torch_rng.{r}": s for r, s in enumerate(rngs) if r}}
-        checkpoint.save(self.run_dir / CHECKPOINT, self.model, self.optimizer, meta, extra=extra)
+        checkpoint.save(self.run_dir / LATEST, self.model, self.optimizer, meta, extra=extra)
         self.saved_step = self.step
 
     @property

@@ -12,9 +12,14 @@ Anything else that differs (width, layers, heads, architecture) is refused with 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from ..config import load_config_file
 from ..errors import UserError
+from ..pipelines import pipeline_for
+from ..rundir import CONFIG, LATEST
 from . import checkpoint
 
 PARTS = ("embed", "pos", "blocks", "unembed")
@@ -57,21 +62,21 @@ def copy_from_run(model, source_path, parts, arch: str, vocab=None) -> int:
     row order of this model's token tables) maps token rows by string to the source run's vocabulary; without
     it token tables must match in shape like any other parameter.
     """
-    from ..run import Run
-    from .trainer import CHECKPOINT
-
-    source = Run(source_path)
-    if source.cfg.model.arch != arch:
-        raise UserError(f"train.init_from: {source.path} is a {source.cfg.model.arch} model ({source.task.name}); "
+    source = Path(source_path)
+    if not (source / CONFIG).exists():
+        raise UserError(f"train.init_from: {source} is not a run directory (no {CONFIG})")
+    source_cfg = load_config_file(source / CONFIG)
+    if source_cfg.model.arch != arch:
+        raise UserError(f"train.init_from: {source} is a {source_cfg.model.arch} model ({source_cfg.task['name']}); "
                         f"this run needs a {arch} model")
-    source_vocab = source.pipe.symbols if vocab is not None else None
-    tensors, _ = checkpoint.read(source.path / CHECKPOINT)
+    source_vocab = pipeline_for(source_cfg).symbols if vocab is not None else None
+    tensors, _ = checkpoint.read(source / LATEST)
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     ours = selected(model, parts)
     theirs = {n for n in weights if part_of(n) in parts}
     missing = sorted(theirs - {n for n, _ in ours})
     if missing:
-        raise UserError(f"train.init_from: {source.path} has {missing[0]}, which this model lacks; the models "
+        raise UserError(f"train.init_from: {source} has {missing[0]}, which this model lacks; the models "
                         f"must have the same layers (model.enc_layers, dec_layers, layers)")
     copied = 0
     for name, param in ours:
@@ -80,7 +85,7 @@ def copy_from_run(model, source_path, parts, arch: str, vocab=None) -> int:
         else:
             name_in_source = name
         if name_in_source not in weights:
-            raise UserError(f"train.init_from: {source.path} has no {name}; the models must have the same "
+            raise UserError(f"train.init_from: {source} has no {name}; the models must have the same "
                             f"layers and options (model.*)")
         src = weights[name_in_source]
         with torch.no_grad():
@@ -92,11 +97,11 @@ def copy_from_run(model, source_path, parts, arch: str, vocab=None) -> int:
             elif src.shape == param.shape:
                 param.copy_(src)
             else:
-                raise UserError(f"train.init_from: {name} is {tuple(src.shape)} in {source.path} but "
+                raise UserError(f"train.init_from: {name} is {tuple(src.shape)} in {source} but "
                                 f"{tuple(param.shape)} here; the models must match in width, heads and layers")
         copied += 1
     if not copied:
-        raise UserError(f"train.init_parts: none of {list(parts)} found in {source.path}")
+        raise UserError(f"train.init_parts: none of {list(parts)} found in {source}")
     return copied
 
 

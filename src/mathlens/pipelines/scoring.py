@@ -1,4 +1,4 @@
-"""Evaluation: decode a test set, verify every prediction, keep per-sample records.
+"""Scoring a matrix model: decode a test set, verify every prediction, keep per-sample records.
 
 A prediction that does not decode counts as wrong, with the reason recorded (``no_eos``, ``wrong_shape``...).
 As in LAWT's evaluator, a prediction whose tokens are exactly the target's is right at every tolerance (its
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..distributed import gather_rows, shard_rows
 from ..encodings.sequence import REASONS
 from ..models.decoding import beam_search, greedy
-from ..training.distributed import gather_rows, shard_rows
 
 
 def tol_key(tol: float) -> str:
@@ -29,8 +29,8 @@ def any_key(tol: float) -> str:
     return f"any_beam@{tol * 100:g}%"
 
 
-def evaluate(model, pipe, batches: list, device, autocast=contextlib.nullcontext, records: bool = False,
-             beam: int = 1):
+def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullcontext, records: bool = False,
+                   beam: int = 1):
     """Decode (greedy, or beam search with ``beam`` > 1) and verify ``batches`` (same-shape problem batches).
 
     Returns (summary, records): summary maps 'acc@5%'... to the share of problems correct at each tolerance

@@ -9,13 +9,18 @@ sequence (McLeish et al.) so that the ids longer numbers need are trained too.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..encodings.digits import EOS, answer_digits
+from ..distributed import gather_rows, shard_rows
+from ..encodings.digits import EOS, DigitFormat, answer_digits, digit_matches
 from ..errors import UserError
-from .pipeline import LossTerms
+from ..models import Decoder
+from .base import LossTerms
 from .stream import build_test_set, training_set
 
 
@@ -27,10 +32,13 @@ class DigitPipeline:
     True where a token belongs to the answer (its ``<eos>`` included), and the digit-place ids.
     """
 
+    progress = "examples"
+
     def __init__(self, cfg):
         self.cfg = cfg
         self.task = cfg.build_task()
-        self.format = fmt = self.task.format
+        o = self.task.options
+        self.format = fmt = DigitFormat(o.op, o.width, o.answer_width, o.reverse, o.reverse_operands, o.separators)
         self.symbols = list(fmt.symbols)
         m = cfg.model
         if m.positions == "abacus" and not (fmt.reverse or fmt.answer_width):
@@ -56,8 +64,6 @@ class DigitPipeline:
         return tokens, answer, sig
 
     def build_model(self):
-        from ..models import Decoder
-
         return Decoder(self.cfg.model, len(self.symbols), self.n_ctx, n_pos=self.n_pos)
 
     def positions(self, significance: torch.Tensor, training: bool) -> torch.Tensor | None:
@@ -99,8 +105,6 @@ class DigitPipeline:
         return sets
 
     def evaluate(self, model, tests, device, autocast, records: bool = False):
-        from ..evaluation.digits import evaluate_digits
-
         return evaluate_digits(model, self, tests, device, autocast, records=records)
 
     # ------------------------------------------------------------------------------------------ decoding
@@ -157,3 +161,53 @@ class DigitPipeline:
     def decode(self, generated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Generated answer tokens -> (values with NaN where invalid, valid)."""
         return self.format.decode(generated)
+
+
+def set_key(name: str, key: str) -> str:
+    """Metric name of a test set: ('id', 'acc') -> 'acc', ('4 digits', 'acc') -> 'acc_4d'."""
+    return key if name == "id" else f"{key}_{name.split()[0]}d"
+
+
+def evaluate_digits(model, pipe, tests: dict, device, autocast=contextlib.nullcontext, records: bool = False):
+    """Decode and verify every test set of ``tests`` (name -> list of problem batches).
+
+    Returns (summary, records): summary has, for each set, exact accuracy 'acc' ('acc_4d' for the 4-digit set),
+    per-digit accuracy 'digit_acc' and the share of answers that did not decode 'invalid', plus 'n';
+    records (or None) is one row per problem: set, operands, answer, prediction (NaN if invalid), correct,
+    digit_acc, the problem's features and the generated tokens. Under torchrun each rank decodes every
+    world-th problem and the summary is over all of them (records then hold this rank's problems only).
+    """
+    task, fmt = pipe.task, pipe.format
+    summary, frames = {}, []
+    for name, batches in tests.items():
+        correct, digit_acc, valid_all = [], [], []
+        for problems in map(shard_rows, batches):
+            if not len(problems["a"]):
+                continue
+            with autocast():
+                gen, _ = pipe.generate(model, problems, device)
+            pred, valid = pipe.decode(gen)
+            error = task.verify(problems, pred)  # 0 right, 1 wrong
+            ok = error == 0
+            match, count = digit_matches(pred, problems["answer"], fmt.answer_width or None)
+            correct.append(ok)
+            valid_all.append(valid)
+            digit_acc.append((match & count).sum(1) / count.sum(1))  # share of this answer's digits right
+            if records:
+                frame = pd.DataFrame(task.features(problems))
+                frame.insert(0, "set", name)
+                frame["prediction"] = pred
+                frame["error"] = error
+                frame["correct"] = ok
+                frame["digit_acc"] = digit_acc[-1]
+                frame["valid"] = valid
+                for prop, value in task.properties(problems, pred).items():
+                    frame[f"property:{prop}"] = value
+                frame["generated"] = ["".join(pipe.symbols[i] for i in row) for row in gen]
+                frames.append(frame)
+        correct, valid = gather_rows(correct), gather_rows(valid_all)
+        summary[set_key(name, "acc")] = float(correct.mean())
+        summary[set_key(name, "digit_acc")] = float(gather_rows(digit_acc).mean())
+        summary[set_key(name, "invalid")] = float(1 - valid.mean())
+        summary.setdefault("n", int(correct.size))
+    return summary, (pd.concat(frames, ignore_index=True) if records else None)

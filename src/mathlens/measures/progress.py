@@ -1,7 +1,7 @@
 """Progress measures of a modular-arithmetic model at one moment of training, from the model and its dataset.
 
 ``measure(model, task, data, train_idx)`` returns the record the full-batch trainer writes to metrics.jsonl
-(kind ``measure``) every ``train.measure_every`` steps; definitions in :mod:`mathlens.analysis.fourier`.
+(kind ``measure``) every ``train.measure_every`` steps; definitions in :mod:`mathlens.measures.fourier`.
 """
 
 from __future__ import annotations
@@ -9,20 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..pipelines.modular import logits_of
 from . import fourier
 
 EPS = 0.1  # FFS/FCR threshold, relative to the largest component (recorded with every measure)
 KEY_SHARE = 0.05  # key frequency: at least this share of the embedding's non-constant squared norm
-
-
-@torch.inference_mode()
-def logits_of(model, tokens: torch.Tensor, batch: int = 16384) -> torch.Tensor:
-    """(N, classes) float32 logits at the last position for (N, T) tokens, in batches."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(tokens[i : i + batch], last_only=True).float() for i in range(0, len(tokens), batch)])
-    model.train(was_training)
-    return out
 
 
 def spectrum_measures(embedding: np.ndarray, n: int, prefix: str = "") -> dict:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..distributed import rank_and_world
 from ..errors import UserError
-from .distributed import rank_and_world
 
 
 def seeded_rng(seed: int, stream: int) -> np.random.Generator:

@@ -1,14 +1,11 @@
-"""From a config to arrays of token ids: the task, its codecs and the shared vocabulary, in one object.
+"""Matrix tasks for a seq2seq model: the task, its codecs and the shared vocabulary, in one object.
 
-A pipeline is what the trainer needs from a task family: ``encode`` problems into training arrays, build the
-model, the teacher-forced ``loss``, a seeded ``test_set`` and ``evaluate``. :class:`Pipeline` does it for
-matrix tasks and the seq2seq model; :class:`~mathlens.training.lm.DigitPipeline` for arithmetic and a
-decoder-only model. :func:`pipeline_for` picks one.
+:class:`MatrixPipeline` turns problems into arrays of token ids (and, for xVal inputs or 2-D positions, each
+token's place and factor), builds the seq2seq model, computes the teacher-forced loss and scores test sets
+(:mod:`mathlens.pipelines.scoring`: decode, then the task's verification).
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -16,42 +13,20 @@ import torch.nn.functional as F
 
 from .. import encodings
 from ..encodings.sequence import MatrixCodec, Source, Vocabulary
+from ..models import Seq2Seq
+from .base import LossTerms
+from .scoring import score_matrices
 from .stream import build_test_set
 
 
-def pipeline_for(cfg):
-    """The pipeline of ``cfg``'s task: :class:`Pipeline` (matrices) or ``DigitPipeline`` (arithmetic)."""
-    from ..tasks import task_class
-
-    kind = task_class(cfg.task["name"]).pipeline
-    if kind == "digits":
-        from .lm import DigitPipeline
-
-        return DigitPipeline(cfg)
-    if kind == "matrix":
-        return Pipeline(cfg)
-    raise ValueError(f"task {cfg.task['name']!r} is trained full-batch, without a pipeline")
-
-
-class LossTerms(NamedTuple):
-    """A batch's teacher-forced loss as sums, so that ranks holding parts of a batch add up to the whole batch.
-
-    total: summed cross-entropy over the target tokens; tokens: their number; right: sequences entirely
-    right; n: sequences. The batch mean is ``total / tokens``, its sequence accuracy ``right / n``.
-    """
-
-    total: torch.Tensor
-    tokens: torch.Tensor
-    right: torch.Tensor
-    n: int
-
-
-class Pipeline:
+class MatrixPipeline:
     """Task + input/output codecs + vocabulary for one run.
 
     ``encode(problems)`` gives the model's arrays: ``src`` (n, S) and ``tgt`` (n, T) where every target starts
     and ends with ``<eos>`` (LAWT's convention) and shorter rows are padded with ``<pad>``.
     """
+
+    progress = "examples"
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -124,17 +99,28 @@ class Pipeline:
         return build_test_set(self.task, size, seed, batch_size)
 
     def evaluate(self, model, tests, device, autocast, records: bool = False, beam: int = 1):
-        from ..evaluation.evaluate import evaluate
-
-        return evaluate(model, self, tests, device, autocast, records=records, beam=beam)
+        return score_matrices(model, self, tests, device, autocast, records=records, beam=beam)
 
     def decode(self, problems, generated: np.ndarray):
         """Generated ids (after the start token) -> (predicted matrices with NaN where invalid, reason codes)."""
         return self.codec_out.decode(generated, self.task.output_shape(problems))
 
-    def build_model(self):
-        from ..models import Seq2Seq
+    def decode_text(self, texts) -> list[np.ndarray | None]:
+        """Token strings as records hold them ("V3 V3 + 12 E-1 ...", no end token) -> matrices, each of the shape
+        its own header says, or None where it does not parse."""
+        out = []
+        for text in texts:
+            tokens = str(text).split()
+            dims = [self.vocab.index.get(t, -1) - self.vocab.dim_id(1) + 1 for t in tokens[:2]]
+            if len(dims) < 2 or not all(1 <= d <= self.vocab.max_dim for d in dims):
+                out.append(None)
+                continue
+            ids = np.array([[self.vocab.index.get(t, -1) for t in tokens] + [self.vocab.eos_id]])
+            matrix, reason = self.codec_out.decode(ids, tuple(dims))
+            out.append(matrix[0] if reason[0] == 0 else None)
+        return out
 
+    def build_model(self):
         return Seq2Seq(self.cfg.model, len(self.vocab), self.max_src_len, self.max_tgt_len, self.vocab.pad_id,
                        places=(self.vocab.max_dim, self.enc_in.width))
 

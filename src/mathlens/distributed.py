@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..errors import UserError
+from .errors import UserError
 
 
 def launched() -> bool:
