@@ -21,7 +21,7 @@ import numpy as np
 
 from ..encodings.digits import OP_SYMBOL, answer_digits, n_digits
 from ..errors import UserError
-from ..options import opt
+from ..options import build_dataclass, opt
 from .base import Problems, Task, TaskOptions
 
 FUNCTIONS = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
@@ -142,6 +142,5 @@ def carries(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def get_task(**options) -> Arithmetic:
-    from . import get
-
-    return get("arithmetic", **options)
+    """The arithmetic task with ``options`` (validated as in a config's ``task`` table)."""
+    return Arithmetic(build_dataclass(ArithmeticOptions, options, prefix="task"))

@@ -15,10 +15,12 @@ import numpy as np
 from ..errors import UserError
 from ..options import opt
 from .base import MatrixTask, Problems
-from .spectral import SpectralOptions
+from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
+from .spectral import Eigenvalues, Eigenvectors, InvertMatrix, SpectralOptions
 
-CODES = {"T": "transpose", "A": "matrix_sum", "D": "matrix_vector", "M": "matrix_product", "E": "eigenvalues",
-         "F": "eigenvectors", "I": "invert_matrix"}
+TASKS = {"T": Transpose, "A": MatrixSum, "D": MatrixVector, "M": MatrixProduct, "E": Eigenvalues, "F": Eigenvectors,
+         "I": InvertMatrix}
+CODES = {code: cls.name for code, cls in TASKS.items()}
 
 
 @dataclasses.dataclass
@@ -42,13 +44,11 @@ class Cotrain(MatrixTask):
 
     def __init__(self, options=None):
         super().__init__(options)
-        from . import REGISTRY
-
         o = self.options
         self.codes = list(o.tasks)
         self.subtasks = []
         for code in self.codes:
-            cls = REGISTRY[CODES[code]]
+            cls = TASKS[code]
             fields = {f.name for f in dataclasses.fields(cls.Options)}
             values = {k: v for k, v in dataclasses.asdict(o).items() if k in fields}
             if "distribution" in fields and not cls.symmetric:

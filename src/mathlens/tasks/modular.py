@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import UserError
-from ..options import opt
+from ..options import build_dataclass, opt
 from .base import Problems, Task, TaskOptions
 from .formula import Formula, parse
 
@@ -153,6 +153,5 @@ class ModularArithmetic(Task):
 
 
 def get_task(**options) -> ModularArithmetic:
-    from . import get
-
-    return get("modular", **options)
+    """The modular task with ``options`` (validated as in a config's ``task`` table)."""
+    return ModularArithmetic(build_dataclass(ModularOptions, options, prefix="task"))

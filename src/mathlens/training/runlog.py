@@ -27,7 +27,7 @@ class RunLog:
         self.tb = None
 
     def open(self, resume_at: int) -> None:
-        from tensorboardX import SummaryWriter
+        from tensorboardX import SummaryWriter  # a second to import: only when a run starts logging
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tb = SummaryWriter(str(self.path.parent / "tb"), purge_step=resume_at or None)
