@@ -10,9 +10,10 @@ from ..options import build_dataclass
 from .arithmetic import Arithmetic
 from .base import TOLERANCES, MatrixTask, Problems, Task
 from .cotrain import Cotrain
+from .inverse import InvertMatrix, SymInverse
 from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
 from .modular import ModularArithmetic
-from .spectral import Eigenvalues, Eigenvectors, InvertMatrix, SingularValues, SingularVectors, SymInverse
+from .spectral import Eigenvalues, Eigenvectors, SingularValues, SingularVectors
 
 REGISTRY: dict[str, type[Task]] = {
     "transpose": Transpose,

@@ -15,8 +15,9 @@ import numpy as np
 from ..errors import UserError
 from ..options import opt
 from .base import MatrixTask, Problems
+from .inverse import InvertMatrix
 from .linalg import MatrixProduct, MatrixSum, MatrixVector, Transpose
-from .spectral import Eigenvalues, Eigenvectors, InvertMatrix, SpectralOptions
+from .spectral import Eigenvalues, Eigenvectors, SpectralOptions
 
 TASKS = {"T": Transpose, "A": MatrixSum, "D": MatrixVector, "M": MatrixProduct, "E": Eigenvalues, "F": Eigenvectors,
          "I": InvertMatrix}

@@ -1,5 +1,5 @@
-"""LAWT's spectral tasks and inversion: eigenvalues, eigenvectors, invert_matrix, syminverse, singularvalues,
-singularvectors (PAPERS.md, part 1). Problems are drawn and solved in batches (stacked eigh/svd/inv).
+"""LAWT's spectral tasks (PAPERS.md, part 1): eigenvalues, eigenvectors, singularvalues, singularvectors; the
+inversion tasks are in tasks/inverse.py. Problems are drawn and solved in batches (stacked eigh/svd/inv).
 
 Layouts (what the model writes), for an input M of d x d (r x c for the SVD tasks, k = min(r, c)):
 - eigenvalues:     (d, 1)        the eigenvalues, in decreasing order
@@ -39,6 +39,14 @@ from .matrices import (
     random_matrices,
     symmetric_matrices,
     target_error,
+)
+from .vectors import (
+    canonical_signs,
+    column_signs,
+    condition_numbers,
+    consecutive_cosine,
+    orthonormality_error,
+    unit_norm_error,
 )
 
 CHECKS = ("lawt", "strict")
@@ -183,66 +191,6 @@ class Eigenvalues(SpectralTask):
                 "sum = trace": relative(np.abs(p.sum(1) - trace), np.abs(true).sum(1))}
 
 
-def _finite(err: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(err), err, np.inf)
-
-
-def orthonormality_error(v: np.ndarray, norm: str = "d1") -> np.ndarray:
-    """||V^T V - I|| / ||I|| in LAWT's ``norm`` per (n, r, k) matrix whose k columns should be orthonormal (d1:
-    sum|V^T V - I| / k); inf where V is not finite."""
-    k = v.shape[2]
-    with np.errstate(invalid="ignore", over="ignore"):
-        gram = np.swapaxes(v, 1, 2) @ v
-    return lawt_error(gram - np.eye(k), np.eye(k), norm)
-
-
-def unit_norm_error(v: np.ndarray) -> np.ndarray:
-    """The author's err3: the largest | ||v|| - 1 | over the rows AND the columns of each (n, k, k) V."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.maximum(np.abs(np.linalg.norm(v, axis=1) - 1).max(1), np.abs(np.linalg.norm(v, axis=2) - 1).max(1))
-    return _finite(err)
-
-
-def consecutive_cosine(v: np.ndarray) -> np.ndarray:
-    """The author's err4 (orthogonality): the largest |cos| between consecutive rows of each (n, k, k) V, the
-    last and the first row included, and likewise between consecutive columns; 0 for orthogonal V."""
-    def rows(w):
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            unit = w / np.linalg.norm(w, axis=2, keepdims=True)
-            return np.abs((unit * np.roll(unit, -1, axis=1)).sum(2)).max(1)
-
-    if v.shape[1] < 2:
-        return np.zeros(len(v))
-    return _finite(np.maximum(rows(v), rows(np.swapaxes(v, 1, 2))))
-
-
-def canonical_signs(v: np.ndarray) -> np.ndarray:
-    """Each column of each (n, r, k) V with the sign that makes its largest-magnitude component positive (the
-    first such component on a tie), so that nearby matrices get nearby targets.
-
-    >>> canonical_signs(np.array([[[0.6, 0.8], [-0.8, 0.6]]])).tolist()
-    [[[-0.6, 0.8], [0.8, 0.6]]]
-    """
-    return v * column_signs(v)
-
-
-def column_signs(v: np.ndarray) -> np.ndarray:
-    """(n, 1, k): +1 or -1, the sign of each column's largest-magnitude component (+1 for a zero column)."""
-    top = np.take_along_axis(v, np.abs(v).argmax(1)[:, None, :], 1)
-    return np.where(top < 0, -1.0, 1.0)
-
-
-def condition_numbers(v: np.ndarray) -> np.ndarray:
-    """2-norm condition number of each (n, k, k) matrix; inf where it is singular or not finite."""
-    out = np.full(len(v), np.inf)
-    ok = np.isfinite(v).reshape(len(v), -1).all(1)
-    if ok.any():
-        s = np.linalg.svd(v[ok], compute_uv=False)
-        with np.errstate(divide="ignore"):
-            out[ok] = s[:, 0] / s[:, -1]
-    return out
-
-
 class Eigenvectors(SpectralTask):
     name = "eigenvectors"
     has_vectors = True
@@ -283,51 +231,6 @@ class Eigenvectors(SpectralTask):
         if not self._shape_ok(problems, predictions):
             return {}
         return {"pred_cond": condition_numbers(predictions[:, 1:, :])}
-
-
-class InvertMatrix(SpectralTask):
-    name = "invert_matrix"
-    symmetric = False
-
-    def well_posed(self, problems):
-        """Finite, and (with ``max_cond``) not so ill-conditioned that the inverse is meaningless."""
-        m = problems["input"]
-        ok = super().well_posed(problems)
-        if not self.options.max_cond:
-            return ok
-        s = np.linalg.svd(np.where(np.isfinite(m), m, 0.0), compute_uv=False)
-        return ok & (s[:, 0] <= self.options.max_cond * s[:, -1])
-
-    def target_matrix(self, problems):
-        return np.linalg.inv(problems["input"])
-
-    def verify(self, problems, predictions):
-        m = problems["input"]
-        if not self._shape_ok(problems, predictions):
-            return np.full(len(m), np.inf)
-        eye = np.eye(m.shape[1])
-        with np.errstate(invalid="ignore", over="ignore"):
-            residual = m @ predictions - eye
-        return lawt_error(residual, eye, self.options.norm)
-
-    def properties(self, problems, predictions):
-        """H M = I from the other side (d1), the author's err2 (sum|H - M^-1| / sum|M^-1|, "close to M^-1"), and
-        (symmetric M) a symmetric H: sum|H - H^T| / sum|H|."""
-        m = problems["input"]
-        if not self._shape_ok(problems, predictions):
-            return {}
-        eye = np.eye(m.shape[1])
-        with np.errstate(invalid="ignore", over="ignore"):
-            out = {"H M = I": lawt_error(predictions @ m - eye, eye),
-                   "close to M^-1": target_error(predictions, self.target_matrix(problems))}
-            if self.symmetric:
-                out["symmetric"] = lawt_error(predictions - np.swapaxes(predictions, 1, 2), predictions)
-        return out
-
-
-class SymInverse(InvertMatrix):
-    name = "syminverse"
-    symmetric = True
 
 
 class SingularValues(SpectralTask):
