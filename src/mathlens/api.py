@@ -24,7 +24,7 @@ from .io import write_text
 from .report.figures import save_figures
 from .report.html import write_report
 from .run import Run
-from .rundir import ANALYSIS, CONFIG
+from .rundir import ANALYSIS, CONFIG, IMPORTED
 
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
                      "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
@@ -48,6 +48,9 @@ def prepare_run(target: str, overrides: list[str], out: str | None):
 
     Nothing is written here: the caller saves the config once the run (and its checkpoint) has loaded.
     """
+    if (Path(target) / IMPORTED).exists():
+        raise UserError(f"{target}: imported by `mathlens import`, for eval, analyze and report; to train on from its "
+                        f"weights start a new run: mathlens train PRESET --from {target}")
     if (Path(target) / CONFIG).exists():
         run = Run(target)
         old = run.cfg.to_dict()

@@ -18,6 +18,7 @@ from .evaluation import format_summary
 from .export import export_transformer_lens
 from .families import family_of
 from .grid import run_grid
+from .interop.checkpoints import import_checkpoint
 from .rundir import CONFIG
 
 
@@ -103,6 +104,13 @@ def parse_slurm_option(item: str) -> tuple[str, object]:
     key, value = parse_override(item)
     generic = {"timeout_min", "gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node", "name"}
     return (key if key in generic else f"slurm_{key}"), value
+
+
+def cmd_import(args) -> int:
+    out = import_checkpoint(args.checkpoint, args.format, args.preset, args.out, vocab=args.vocab, heads=args.heads,
+                            overrides=args.set or [])
+    print(f"{out}: imported {args.checkpoint} ({args.format}) as a {args.preset} run; try `mathlens eval {out}`")
+    return 0
 
 
 def cmd_presets(args) -> int:
@@ -195,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--slurm", action="append", metavar="KEY=VALUE",
                    help="slurm job parameter, e.g. partition=gpu, gpus_per_node=1, timeout_min=720 (repeatable)")
     g.set_defaults(func=cmd_grid)
+
+    i = sub.add_parser("import", help="a GPT trained elsewhere (minGPT, nanoGPT, Hugging Face GPT-2) as a run")
+    i.add_argument("checkpoint", help="the checkpoint file (or a Hugging Face folder)")
+    i.add_argument("--format", required=True, choices=["mingpt", "nanogpt", "hf-gpt2"])
+    i.add_argument("--preset", required=True, help="the task and token format it was trained on")
+    i.add_argument("--out", required=True, help="the new run directory")
+    i.add_argument("--vocab", help="the checkpoint's tokens in id order, one character each or comma-separated "
+                                   "(default: the preset's own order)")
+    i.add_argument("--heads", type=int, help="attention heads, where the checkpoint does not say (minGPT)")
+    i.add_argument("--set", action="append", metavar="KEY=VALUE", help="another config value the checkpoint "
+                                                                       "does not say")
+    i.set_defaults(func=cmd_import)
 
     ps = sub.add_parser("presets", help="list the shipped experiments")
     ps.set_defaults(func=cmd_presets)

@@ -61,7 +61,10 @@ class ModelConfig:
                          choices=["learned", "none", "rotary", "abacus"])
     abacus_offset: int = opt(10, "abacus: training adds a random shift in [0, abacus_offset] to every digit's id, "
                                  "so that ids of longer numbers are trained (McLeish et al.: 100)", min=0, max=10000)
-    activation: str = opt("relu", "MLP activation", choices=["relu", "gelu"])
+    activation: str = opt("relu", "MLP activation: relu, gelu (exact) or gelu_tanh (GPT-2's tanh approximation)",
+                          choices=["relu", "gelu", "gelu_tanh"])
+    unembed_bias: bool = opt(False, "decoder: a bias on the unembedding (imported models: -1e4 on the preset's "
+                                    "tokens the model's own vocabulary lacks, so that it never writes them)")
     init: str = opt("gpt", "initial weights: gpt (normal, std 0.02) or nanda (normal, std 1/sqrt(fan-in), "
                            "Nanda et al.'s grokking model)", choices=["gpt", "nanda"])
 

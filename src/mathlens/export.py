@@ -41,7 +41,7 @@ def lens_config(model) -> dict:
                         "equivalent; export a run with model.positions = learned, none or rotary")
     block = model.blocks[0]
     d, heads = model.embed.weight.shape[1], block.attn.n_heads
-    act = block.mlp.activation  # relu, or gelu (exact, like TransformerLens's "gelu")
+    act = {"gelu_tanh": "gelu_new"}.get(block.mlp.activation, block.mlp.activation)  # gelu: exact, as TL's
     layernorm = isinstance(block.ln1, torch.nn.LayerNorm)
     out = {"n_layers": len(model.blocks), "d_model": d, "n_heads": heads, "d_head": d // heads,
            "d_mlp": block.mlp.W_in.out_features, "d_vocab": model.embed.num_embeddings,
@@ -66,7 +66,7 @@ def lens_state_dict(model) -> dict[str, torch.Tensor]:
 
     sd = {"embed.W_E": model.embed.weight.detach(),
           "pos_embed.W_pos": model.pos.weight.detach() if model.pos is not None else torch.zeros(model.n_ctx, d),
-          "unembed.W_U": model.unembed.weight.detach().T, "unembed.b_U": torch.zeros(cfg["d_vocab_out"])}
+          "unembed.W_U": model.unembed.weight.detach().T, "unembed.b_U": bias(model.unembed, cfg["d_vocab_out"])}
     if cfg["positional_embedding_type"] == "rotary":
         del sd["pos_embed.W_pos"]
     for i, b in enumerate(model.blocks):

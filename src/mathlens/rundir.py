@@ -8,6 +8,7 @@ The bottom layer: trainers write these files, :class:`mathlens.run.Run` and the 
     RUN/metrics.jsonl            one JSON record per line: kind train, eval or measure
     RUN/eval/                    per-sample records (Parquet) and summaries of `mathlens eval`
     RUN/analysis/                what `mathlens analyze` writes; RUN/report.html, RUN/tb/ (TensorBoard)
+    RUN/imported.json            `mathlens import`: the checkpoint the weights came from, its token map
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ CONFIG = "config.toml"
 LATEST, BEST = "checkpoint.safetensors", "best.safetensors"
 METRICS = "metrics.jsonl"
 EVAL = "eval"
+IMPORTED = "imported.json"  # a run made by `mathlens import`: where its weights came from
 ANALYSIS = "analysis"
 
 

@@ -58,11 +58,11 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList(Block(d, cfg.n_heads, d_ff, cfg.dropout, activation=cfg.activation,
                                           layernorm=cfg.layernorm, bias=cfg.bias) for _ in range(cfg.layers))
         self.ln_final = nn.LayerNorm(d) if cfg.layernorm else nn.Identity()
-        self.unembed = nn.Linear(d, n_out, bias=False)
+        self.unembed = nn.Linear(d, n_out, bias=cfg.unembed_bias)
         self.drop = nn.Dropout(cfg.dropout)
         self.hook_embed, self.hook_pos_embed, self.hook_resid_final = HookPoint(), HookPoint(), HookPoint()
         for name, param in self.named_parameters():
-            if name.endswith("bias"):
+            if name.endswith("bias"):  # (the unembedding's too: imported models set theirs)
                 nn.init.zeros_(param)
             elif param.dim() >= 2:  # Nanda et al.: normal with std 1/sqrt(d_model) (1/sqrt(n_out) unembedding)
                 fan = n_out if name == "unembed.weight" else d

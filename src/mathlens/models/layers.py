@@ -112,13 +112,18 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos.to(x.dtype) + torch.cat([-x2, x1], dim=-1) * sin.to(x.dtype)
 
 
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """GELU with the tanh approximation (GPT-2, minGPT's NewGELU, Hugging Face's gelu_new)."""
+    return F.gelu(x, approximate="tanh")
+
+
 class MLP(nn.Module):
     def __init__(self, d_model: int, d_ff: int, activation: str = "relu", bias: bool = True):
         super().__init__()
         self.W_in = nn.Linear(d_model, d_ff, bias=bias)
         self.W_out = nn.Linear(d_ff, d_model, bias=bias)
         self.activation = activation
-        self.act = {"relu": F.relu, "gelu": F.gelu}[activation]
+        self.act = {"relu": F.relu, "gelu": F.gelu, "gelu_tanh": gelu_tanh}[activation]
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x):

@@ -1,0 +1,1 @@
+"""Models and data made elsewhere: GPT checkpoints imported as runs (checkpoints.py)."""
