@@ -34,6 +34,10 @@ def test_train_eval_report(tiny_overrides, capsys):
     page = (run / "report.html").read_text()
     assert page.count("<img") >= 2 and "acc@5%" in page and "Wrong (at 5%)" in page
     assert "http://" not in page and "https://" not in page  # works offline
+    # examples as decoded matrices: a 2x2 transpose is a 2-row table, the wrong predictions' off entries marked
+    wrong = page[page.index("Wrong (at 5%)"):]
+    assert wrong.count("<table class='mat'>") >= 1 and wrong.count("<tr><td class=") >= 2
+    assert "class='off'" in wrong or "does not decode" in wrong
     assert (run / "plots" / "training_curves.png").exists() and (run / "plots" / "training_curves.svg").exists()
 
     # a finished run says so instead of training again; the API sees the same run

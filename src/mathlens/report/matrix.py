@@ -61,10 +61,11 @@ def sections(run, metrics, plot_dir) -> list[str]:
     return parts + failure_section(run)
 
 
-def matrix_html(m: np.ndarray | None, off: np.ndarray | None = None) -> str:
-    """A small matrix as an HTML table; entries where ``off`` is True are marked (red, bold)."""
+def matrix_html(m: np.ndarray | None, off: np.ndarray | None = None, text: str = "") -> str:
+    """A small matrix as an HTML table; entries where ``off`` is True are marked (red, bold). A matrix that did
+    not decode shows its tokens (``text``)."""
     if m is None:
-        return "<i>does not decode</i>"
+        return f"<i>does not decode</i><div class='tok'>{html.escape(str(text))}</div>"
     cells = "".join("<tr>" + "".join(
         f"<td class='{'off' if off is not None and off[i, j] else ''}'>{m[i, j]:.3g}</td>" for j in range(m.shape[1]))
         + "</tr>" for i in range(m.shape[0]))
@@ -73,7 +74,11 @@ def matrix_html(m: np.ndarray | None, off: np.ndarray | None = None) -> str:
 
 def off_entries(pred: np.ndarray, true: np.ndarray, tol: float = TOL) -> np.ndarray | None:
     """Entries of ``pred`` off from ``true`` by more than ``tol`` of the target's largest entry (None when the
-    shapes differ: the whole prediction is off)."""
+    shapes differ: the whole prediction is off).
+
+    >>> off_entries(np.array([[10.0, 2.0]]), np.array([[10.2, 3.0]])).tolist()
+    [[False, True]]
+    """
     if pred.shape != true.shape:
         return None
     return ~(np.abs(pred - true) <= tol * np.abs(true).max(initial=1e-12))
@@ -97,7 +102,7 @@ def examples(run, records, n: int = 5) -> str:
             shape_off = p is not None and t is not None and off is None
             body += (f"<tr><td>{r['error']:.3g}</td><td class='l'>{html.escape(str(r['reason']))}</td>"
                      f"<td>{matrix_html(t)}</td><td>{'<i>wrong shape</i>' if shape_off else ''}"
-                     f"{matrix_html(p, off)}</td></tr>")
+                     f"{matrix_html(p, off, r['prediction'])}</td></tr>")
         parts.append(f"<h3>{title} (at {TOL:.0%})</h3><table><tr><th>error</th><th class='l'>reason</th>"
                      f"<th>target</th><th>prediction</th></tr>{body}</table>")
     return "".join(parts)
