@@ -112,7 +112,7 @@ def test_in_distribution_test_set_is_disjoint_from_a_fixed_training_set():
 
     cfg = resolve("arith/add-3digit", ["task.digits=2", "task.eval_digits=[2, 3]", "train.dataset_size=3000"])
     pipe = DigitPipeline(cfg)
-    train = np.concatenate([pipe.task.keys(b) for b in training_set(pipe.task, cfg)])
+    train = np.concatenate([pipe.task.keys(b) for b in training_set(pipe, cfg)])
     sets = pipe.test_set(2000, 0, 500)
     for name in ("id", "2 digits"):
         test = np.concatenate([pipe.task.keys(b) for b in sets[name]])

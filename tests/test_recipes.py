@@ -149,7 +149,7 @@ def test_two_set_batches_take_their_share_from_the_repeated_set():
     again = make_stream(pipe, cfg)
     again.restore(state)
     assert all(np.array_equal(a, again.next()[0]) for a in after)
-    assert len(training_set(pipe.task, cfg)) == 2  # the repeated set: 50 problems in batches of 32
+    assert len(training_set(pipe, cfg)) == 2  # the repeated set: 50 problems in batches of 32
 
 
 def test_two_set_options_are_checked():

@@ -19,6 +19,7 @@ from .export import export_transformer_lens
 from .families import family_of
 from .grid import run_grid
 from .interop.checkpoints import import_checkpoint
+from .interop.data import export_data
 from .rundir import CONFIG
 
 
@@ -55,7 +56,8 @@ def _train(args, say) -> int:
 
 def cmd_eval(args) -> int:
     summary, path = api.evaluate(args.run, checkpoint=args.checkpoint, size=args.size, seed=args.seed,
-                                 beam=args.beam, batch_size=args.batch_size, ood=args.ood, digits=args.digits)
+                                 beam=args.beam, batch_size=args.batch_size, ood=args.ood, digits=args.digits,
+                                 data=args.data)
     print(format_summary(summary))
     print(f"{'table' if str(path).endswith('.md') else 'records'}: {path}")
     return 0
@@ -113,6 +115,12 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    out = export_data(args.preset, args.n, args.seed, args.out, overrides=args.set or [], quiet=args.quiet)
+    print(f"{out}: {args.n} problems of {args.preset} (seed {args.seed})")
+    return 0
+
+
 def cmd_presets(args) -> int:
     names = preset_names()
     width = max(map(len, names))
@@ -162,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--digits", metavar="D1,D2",
                    help="arithmetic runs: operand lengths to test besides the training distribution (default: the "
                         "task's eval_digits)")
+    e.add_argument("--data", metavar="FILE", help="evaluate on the problems of a data file (.parquet, .jsonl, LAWT "
+                                                  ".txt: `mathlens data` writes them) instead of a seeded test set")
     e.set_defaults(func=cmd_eval)
 
     r = sub.add_parser("report", help="write RUN/report.html: curves, accuracy table, examples")
@@ -215,6 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--set", action="append", metavar="KEY=VALUE", help="another config value the checkpoint "
                                                                        "does not say")
     i.set_defaults(func=cmd_import)
+
+    dt = sub.add_parser("data", help="write a preset's problems to a file (.parquet, .jsonl, or LAWT .txt)")
+    dt.add_argument("preset")
+    dt.add_argument("--n", type=int, required=True, help="problems")
+    dt.add_argument("--seed", type=int, default=0, help="the file's seed (the same seed, the same file)")
+    dt.add_argument("--out", required=True, help="the file; its suffix says the format")
+    dt.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    dt.add_argument("--quiet", action="store_true", help="no progress bar")
+    dt.set_defaults(func=cmd_data)
 
     ps = sub.add_parser("presets", help="list the shipped experiments")
     ps.set_defaults(func=cmd_presets)

@@ -131,6 +131,12 @@ class OptimConfig:
 
 
 @dataclass
+class DataConfig:
+    train_file: str = opt("", "train on the problems of this file (.parquet, .jsonl, or LAWT .txt: `mathlens data` "
+                              "writes them) as a fixed set reshuffled each epoch, instead of generating them")
+
+
+@dataclass
 class EvalConfig:
     size: int = opt(10_000, "test problems for `mathlens eval`", min=1)
     seed: int = opt(1234, "seed of the test set (separate from the training seed)", min=0)
@@ -148,6 +154,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "training length, data, device"})
     optim: OptimConfig = field(default_factory=OptimConfig, metadata={"help": "optimiser and schedule"})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "evaluation"})
+    data: DataConfig = field(default_factory=DataConfig, metadata={"help": "training data from a file"})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -190,6 +197,9 @@ def _validate_run(cfg: RunConfig) -> None:
     if task.family == "modular" and (t.repeat_size or t.max_seconds):
         raise UserError(f"train.{'repeat_size' if t.repeat_size else 'max_seconds'}: task {task.name!r} trains "
                         f"full-batch on its whole training split, stopped by train.max_steps or train.stop_acc")
+    if cfg.data.train_file and (t.dataset_size or t.repeat_size or task.family == "modular"):
+        raise UserError(f"data.train_file: a file is the whole training set; it does not combine with "
+                        f"train.dataset_size, train.repeat_size or a modular task (got task {task.name!r})")
     if t.repeat_size and t.dataset_size:
         raise UserError("train.repeat_size: two-set training mixes a repeated set with fresh problems; it does not "
                         "combine with a fixed training set (train.dataset_size)")

@@ -45,11 +45,16 @@ def format_lengths(table: pd.DataFrame) -> str:
     return shown.to_markdown(index=False)
 
 
+def source(summary: dict) -> str:
+    """Where a test set came from: its seed, or the data file."""
+    return f"from {summary['data']}" if summary.get("data") else f"seed {summary.get('seed')}"
+
+
 def format_summary(summary: dict) -> str:
     """An evaluation summary (plain, --ood table, or arithmetic's by-length table) as the text `mathlens eval`
     prints."""
     if "lengths" in summary:
-        return (f"{summary['size']} test problems per row (seed {summary['seed']})\n"
+        return (f"{summary['size']} test problems per row ({source(summary)})\n"
                 + format_lengths(pd.DataFrame(summary["lengths"])))
     if "table" in summary:
         return (f"{summary['size']} test problems per {summary['ood']} (seed {summary['seed']}, beam "
@@ -63,7 +68,7 @@ def format_summary(summary: dict) -> str:
     row = "  ".join(f"{v:>9.2%}" for _, v in accs) + f"  {summary['invalid']:>9.2%}" \
         + f"  {float('inf') if median is None else median:>12.3g}"
     by_task = "".join(f"\n  {k} {v:.2%}" for k, v in summary.get("by_task", {}).items())
-    return (f"{summary['n']} test problems (seed {summary.get('seed')})\n{head}\n{row}"
+    return (f"{summary['n']} test problems ({source(summary)})\n{head}\n{row}"
             + (f"\nper task, acc@{next(iter(accs))[0][4:]}:{by_task}" if by_task else ""))
 
 

@@ -7,10 +7,13 @@ leading zeros count). An answer that does not decode (a non-digit token, no ``<e
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from ..errors import UserError
 from ..io import write_table
+from ..pipelines.datafile import read_problems
 from ..pipelines.digits import evaluate_digits
 from ..training.device import setup
 from .common import check_test_options, format_lengths
@@ -46,19 +49,32 @@ def parse_digits(text: str | None, task) -> list[int]:
     return values
 
 
-def eval_digits_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits: str | None = None):
-    """`mathlens eval` of an arithmetic run: the training distribution and each operand length, one table.
+def eval_digits_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits: str | None = None,
+                    data=None):
+    """`mathlens eval` of an arithmetic run: the training distribution and each operand length, one table
+    (``data``: the problems of a data file instead, one row).
 
     Writes eval/digits-nN-seedS.{parquet,csv,md,json}; returns (summary, path of the table)."""
     if beam != 1 or ood:
         raise UserError(f"{run.path}: an arithmetic run is evaluated greedily by operand length; use --digits "
                         f"instead of --beam and --ood")
+    if data and (digits or size is not None or seed is not None):
+        raise UserError("--data: the file is the test set; --size, --seed and --digits do not apply with it")
     size, seed, batch_size = check_test_options(run.cfg, size, seed, batch_size, beam)
     pipe, task = run.pipe, run.task
     device, autocast = setup(run.cfg.train)
-    tests = pipe.test_set(size, seed, batch_size, parse_digits(digits, task))
+    if data:
+        tests = {"id": read_problems(data, pipe, batch_size, option="--data")}
+        size, seed = sum(len(b["a"]) for b in tests["id"]), None
+    else:
+        tests = pipe.test_set(size, seed, batch_size, parse_digits(digits, task))
     summary, records = evaluate_digits(run.model.to(device), pipe, tests, device, autocast, records=True)
     table = length_table(records, task.options.digits)
-    summary = {**summary, "size": size, "seed": seed, "lengths": table.to_dict("records")}
-    stem = run.path / "eval" / f"digits-n{size}-seed{seed}{run.suffix}"
+    if data:
+        table["operands"] = f"file {Path(data).name}"
+        table["distribution"] = "file"
+    summary = {**summary, "size": size, "seed": seed, "lengths": table.to_dict("records"),
+               **({"data": str(data)} if data else {})}
+    stem = run.path / "eval" / (f"data-{Path(data).stem}-n{size}{run.suffix}" if data else
+                                f"digits-n{size}-seed{seed}{run.suffix}")
     return summary, write_table(stem, table, format_lengths(table), records=records, summary=summary)

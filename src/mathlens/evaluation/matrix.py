@@ -5,30 +5,42 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 
 from ..errors import UserError
 from ..io import atomic_path, write_json, write_table
+from ..pipelines.datafile import read_problems
 from ..pipelines.scoring import score_matrices
 from ..pipelines.stream import build_test_set
 from ..training.device import setup
 from .common import check_test_options, format_table
 
 
-def eval_matrix_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None):
-    """`mathlens eval` of a matrix run; returns (summary, path of the records, or of the --ood table)."""
+def eval_matrix_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None, data=None):
+    """`mathlens eval` of a matrix run; returns (summary, path of the records, or of the --ood table).
+    ``data``: a data file whose problems are the test set (instead of a seeded one)."""
     if digits is not None:
         raise UserError(f"--digits: {run.path} trains task {run.task.name!r}; --digits is for arithmetic runs")
+    if data and (ood or size is not None or seed is not None):
+        raise UserError("--data: the file is the test set; --size, --seed and --ood do not apply with it")
     size, seed, batch_size = check_test_options(run.cfg, size, seed, batch_size, beam)
     if ood:
         return eval_ood(run, ood, size, seed, beam, batch_size)
     device, autocast = setup(run.cfg.train)
     model = run.model.to(device)
-    batches = build_test_set(run.pipe.task, size, seed, batch_size)
+    if data:
+        batches = read_problems(data, run.pipe, batch_size, option="--data")
+        size = sum(len(next(iter(b.values()))) for b in batches)
+    else:
+        batches = build_test_set(run.pipe.task, size, seed, batch_size)
     summary, records = score_matrices(model, run.pipe, batches, device, autocast, records=True, beam=beam)
-    summary.update(size=size, seed=seed, beam=beam, redrawn=run.pipe.task.redrawn)
-    stem = f"test-n{size}-seed{seed}" + (f"-beam{beam}" if beam > 1 else "") + run.suffix
+    summary.update(size=size, seed=None if data else seed, beam=beam, redrawn=run.pipe.task.redrawn)
+    if data:
+        summary["data"] = str(data)
+    stem = (f"data-{Path(data).stem}-n{size}" if data else f"test-n{size}-seed{seed}") \
+        + (f"-beam{beam}" if beam > 1 else "") + run.suffix
     out = run.path / "eval" / f"{stem}.parquet"
     with atomic_path(out) as tmp:
         records.to_parquet(tmp, index=False)

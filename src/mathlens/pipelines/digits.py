@@ -97,7 +97,7 @@ class DigitPipeline:
         task's eval lengths). With a fixed training set (train.dataset_size, or two-set training's repeated set)
         no test problem is one of its pairs: an in-distribution accuracy is on pairs never trained on (or, with
         two-set training, never repeated)."""
-        train = training_set(self.task, self.cfg)
+        train = training_set(self, self.cfg)
         seen = np.concatenate([self.task.keys(b) for b in train]) if train else None
         sets = {"id": build_test_set(self.task, size, seed, batch_size, seen)}
         for d in self.task.eval_digits if lengths is None else lengths:
@@ -106,6 +106,21 @@ class DigitPipeline:
 
     def evaluate(self, model, tests, device, autocast, records: bool = False):
         return evaluate_digits(model, self, tests, device, autocast, records=records)
+
+    # ------------------------------------------------------------------------------- data files (datafile.py)
+    def texts(self, problems) -> tuple[list[str], list[str]]:
+        """The prompt and answer tokens of ``problems``, as space-separated strings."""
+        enc = self.format.encode(problems["a"], problems["b"], problems["answer"])
+        sym = self.symbols
+        return ([" ".join(sym[t] for t in row[:p]) for row, p in zip(enc.tokens, enc.prompt_len)],
+                [" ".join(sym[t] for t in row[p:n]) for row, p, n in zip(enc.tokens, enc.prompt_len, enc.length)])
+
+    def problem_keys(self) -> list[str]:
+        return ["a", "b", "answer"]
+
+    def problems_from_text(self, lines, option: str):
+        raise UserError(f"{option}: arithmetic problems are read from .parquet or .jsonl files (their numbers); "
+                        f"write them with `mathlens data`")
 
     # ------------------------------------------------------------------------------------------ decoding
     def answer_positions(self, step: int) -> int:

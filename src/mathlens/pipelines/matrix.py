@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .. import encodings
 from ..encodings.sequence import MatrixCodec, Source, Vocabulary
+from ..errors import UserError
 from ..models import Seq2Seq
 from .base import LossTerms
 from .scoring import score_matrices
@@ -105,20 +106,50 @@ class MatrixPipeline:
         """Generated ids (after the start token) -> (predicted matrices with NaN where invalid, reason codes)."""
         return self.codec_out.decode(generated, self.task.output_shape(problems))
 
+    # ------------------------------------------------------------------------------- data files (datafile.py)
+    def texts(self, problems) -> tuple[list[str], list[str]]:
+        """The tokens the model reads and writes for ``problems``, as space-separated strings."""
+        src, tgt = self.encode(problems)[:2]
+        sym = self.vocab.symbols
+
+        def text(row):
+            return " ".join(sym[i] for i in row if i not in (self.vocab.pad_id, self.vocab.eos_id))
+
+        return [text(r) for r in src], [text(r) for r in tgt]
+
+    def problem_keys(self) -> list[str]:
+        """The arrays a problem of this task is made of (the columns a data file must have)."""
+        return list(self.task.sample(1, np.random.default_rng(0)))
+
+    def problems_from_text(self, lines, option: str) -> tuple[list[dict | None], list[tuple[int, str]]]:
+        """LAWT text lines (``input tokens<TAB>output tokens``) -> rows {"input": matrix}, None where a line does
+        not parse, and the bad lines (line number, why). The input is read with the run's input encoding."""
+        if self.enc_in.continuous or self.cfg.encoding.input_layout != "full" or self.problem_keys() != ["input"]:
+            raise UserError(f"{option}: a text file holds tokens only; this run (task {self.task.name}, input "
+                            f"{self.cfg.encoding.input}, layout {self.cfg.encoding.input_layout}) needs the numbers: "
+                            f"write it as .parquet or .jsonl with `mathlens data`")
+        codec = MatrixCodec(self.enc_in, self.vocab)
+        rows, bad = [], []
+        for i, line in enumerate(lines, start=1):
+            matrix = self._decode_with(codec, line.split("\t")[0])
+            rows.append(None if matrix is None else {"input": matrix.tolist()})
+            if matrix is None:
+                bad.append((i, "its input tokens do not decode"))
+        return rows, bad
+
     def decode_text(self, texts) -> list[np.ndarray | None]:
         """Token strings as records hold them ("V3 V3 + 12 E-1 ...", no end token) -> matrices, each of the shape
         its own header says, or None where it does not parse."""
-        out = []
-        for text in texts:
-            tokens = str(text).split()
-            dims = [self.vocab.index.get(t, -1) - self.vocab.dim_id(1) + 1 for t in tokens[:2]]
-            if len(dims) < 2 or not all(1 <= d <= self.vocab.max_dim for d in dims):
-                out.append(None)
-                continue
-            ids = np.array([[self.vocab.index.get(t, -1) for t in tokens] + [self.vocab.eos_id]])
-            matrix, reason = self.codec_out.decode(ids, tuple(dims))
-            out.append(matrix[0] if reason[0] == 0 else None)
-        return out
+        return [self._decode_with(self.codec_out, text) for text in texts]
+
+    def _decode_with(self, codec, text) -> np.ndarray | None:
+        tokens = str(text).split()
+        dims = [int(self.vocab.index.get(t, -1) - self.vocab.dim_id(1) + 1) for t in tokens[:2]]
+        if len(dims) < 2 or not all(1 <= d <= self.vocab.max_dim for d in dims):
+            return None
+        ids = np.array([[self.vocab.index.get(t, -1) for t in tokens] + [self.vocab.eos_id]])
+        matrix, reason = codec.decode(ids, tuple(dims))
+        return matrix[0] if reason[0] == 0 else None
 
     def build_model(self):
         return Seq2Seq(self.cfg.model, len(self.vocab), self.max_src_len, self.max_tgt_len, self.vocab.pad_id,

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..distributed import rank_and_world
 from ..errors import UserError
+from .datafile import read_problems
 
 
 def seeded_rng(seed: int, stream: int) -> np.random.Generator:
@@ -188,12 +189,12 @@ def make_stream(pipe, cfg, streams: int | None = None):
     """The run's training stream; ``streams``: the fresh stream's number of parts (default: train.data_streams,
     or one per rank when that is 0). A resumed run passes the number its checkpoint holds."""
     t = cfg.train
-    if t.dataset_size:
-        return FixedStream(pipe, t.batch_size, training_set(pipe.task, cfg), seeded_rng(cfg.seed, 1))
+    if t.dataset_size or cfg.data.train_file:
+        return FixedStream(pipe, t.batch_size, training_set(pipe, cfg), seeded_rng(cfg.seed, 1))
     streams = streams or t.data_streams or rank_and_world()[1]
     if t.repeat_size:
         repeat = repeated_rows(t.batch_size, t.repeat_frac)
-        return TwoSetStream(pipe, t.batch_size, cfg.seed, streams, training_set(pipe.task, cfg), repeat)
+        return TwoSetStream(pipe, t.batch_size, cfg.seed, streams, training_set(pipe, cfg), repeat)
     return FreshStream(pipe, t.batch_size, cfg.seed, streams)
 
 
@@ -202,12 +203,14 @@ def repeated_rows(batch_size: int, frac: float) -> int:
     return min(batch_size, max(1, round(frac * batch_size)))
 
 
-def training_set(task, cfg) -> list:
-    """The fixed training set of a run (``train.dataset_size``), or its repeated set (two-set training,
-    ``train.repeat_size``): batches of problems drawn from their own seed (the same every time, so a test set can
-    leave them out); [] for a run on fresh problems only."""
+def training_set(pipe, cfg) -> list:
+    """The fixed training set of a run: the problems of ``data.train_file``, or ``train.dataset_size`` problems
+    (or two-set training's repeated set, ``train.repeat_size``) drawn from their own seed (the same every time,
+    so a test set can leave them out); [] for a run on fresh problems only."""
+    if cfg.data.train_file:
+        return read_problems(cfg.data.train_file, pipe, cfg.train.batch_size)
     size = cfg.train.dataset_size or cfg.train.repeat_size
-    return _draw(task, size, cfg.train.batch_size, seeded_rng(cfg.seed, 3)) if size else []
+    return _draw(pipe.task, size, cfg.train.batch_size, seeded_rng(cfg.seed, 3)) if size else []
 
 
 MAX_REDRAWS = 100
