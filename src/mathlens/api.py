@@ -29,6 +29,7 @@ from .rundir import ANALYSIS, CONFIG, IMPORTED
 RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
                      "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
                      "train.overlap", "train.compile", "train.max_seconds", "train.on_nan", "train.nan_patience",
+                     "train.wandb", "train.wandb_project", "train.wandb_name", "train.wandb_mode",
                      "description"}
 
 

@@ -99,6 +99,12 @@ class TrainConfig:
     init_parts: list = opt(["embed"], "parts of init_from's model to copy",
                            choices=["embed", "pos", "blocks", "unembed"])
     freeze: bool = opt(False, "keep the copied parts fixed while training")
+    wandb: bool = opt(False, "also log every record to Weights & Biases (pip install 'mathlens[wandb]'); a resumed run "
+                             "continues the same wandb run")
+    wandb_project: str = opt("mathlens", "wandb: the project")
+    wandb_name: str = opt("", "wandb: the run's name; empty: the run directory's name")
+    wandb_mode: str = opt("online", "wandb: online, or offline (written under RUN/wandb, no network; `wandb sync` "
+                                    "uploads it later)", choices=["online", "offline"])
     device: str = opt("auto", "auto picks CUDA when present", choices=["auto", "cpu", "cuda"])
     precision: str = opt("auto", "auto: bf16 autocast on CUDA, fp32 on CPU", choices=["auto", "fp32", "bf16"])
     threads: int = opt(0, "CPU threads; 0 means one per available core", min=0, max=1024)

@@ -23,6 +23,7 @@ CONFIG = "config.toml"
 LATEST, BEST = "checkpoint.safetensors", "best.safetensors"
 METRICS = "metrics.jsonl"
 EVAL = "eval"
+WANDB_ID = "wandb.json"  # train.wandb: the wandb run id a resumed run continues
 IMPORTED = "imported.json"  # a run made by `mathlens import`: where its weights came from
 ANALYSIS = "analysis"
 

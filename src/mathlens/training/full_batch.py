@@ -58,7 +58,7 @@ class FullBatchTrainer:
         self.guard = DivergenceGuard(t)
         self.saved_step = None  # the step of the newest checkpoint on disk
         self.lock_key = None  # the run's writer lock, taken by api.start_trainer and given back when run() ends
-        self.log = RunLog(self.run_dir, x_key="step")
+        self.log = RunLog(self.run_dir, x_key="step", cfg=cfg)
         self.best = checkpoint.Best(self.run_dir)
         if not fresh:
             self._resume()

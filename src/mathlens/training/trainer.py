@@ -70,7 +70,7 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
             torch.manual_seed(cfg.seed + 7919 * self.rank)
         self.forward = torch.compile(self.forward) if t.compile else self.forward
-        self.log = RunLog(self.run_dir, x_key="examples")
+        self.log = RunLog(self.run_dir, x_key="examples", cfg=cfg)
         self.best = checkpoint.Best(self.run_dir)
         if not fresh:
             self._resume()
