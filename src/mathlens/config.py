@@ -92,6 +92,8 @@ class TrainConfig:
     stop_acc: float = opt(0.0, "full-batch tasks: stop once test accuracy >= this for stop_patience evaluations "
                                "in a row; 0 never stops early", min=0.0, max=1.0)
     stop_patience: int = opt(3, "full-batch tasks: evaluations in a row at stop_acc before stopping", min=1)
+    minibatch: int = opt(0, "full-batch tasks: 0 trains on the whole training split at every step; N on a random "
+                            "minibatch of N of its examples (Grokfast's setting for its EMA filter)", min=0)
     measure_every: int = opt(0, "full-batch tasks: steps between Fourier progress measures; 0: at each "
                                 "evaluation", min=0)
     init_from: str = opt("", "a run directory to take initial weights from (transfer, fine-tuning; "
@@ -124,6 +126,16 @@ class OptimConfig:
     warmup: int = opt(1000, "linear warm-up steps", min=0)
     schedule: str = opt("cosine", "decay after warm-up", choices=["cosine", "inverse_sqrt", "constant"])
     clip: float = opt(5.0, "gradient norm clipping; 0 disables", min=0.0)
+    optimizer: str = opt("adamw", "adamw, or muon: torch's Muon (orthogonalised momentum) for the hidden matrices "
+                                  "(attention, MLP) and AdamW for embeddings, unembedding, biases and norms",
+                         choices=["adamw", "muon"])
+    muon_lr: float = opt(0.02, "muon: learning rate of the hidden matrices (the schedule scales it as optim.lr)",
+                         min=0.0, max=10.0)
+    loss: str = opt("cross_entropy", "full-batch tasks: cross_entropy, or stablemax (StableMax cross-entropy, "
+                                     "Prieto et al. 2025: no softmax collapse)",
+                    choices=["cross_entropy", "stablemax"])
+    perp_grad: bool = opt(False, "full-batch tasks: the perpendicular gradient (Prieto et al.'s ⊥Grad): each "
+                                 "gradient loses its component along its weights, rescaled to its norm")
     weight_decay: float = opt(0.0, "AdamW weight decay", min=0.0)
     beta1: float = opt(0.9, "AdamW beta1", min=0.0, max=1.0)
     beta2: float = opt(0.999, "AdamW beta2", min=0.0, max=1.0)
@@ -206,6 +218,14 @@ def _validate_run(cfg: RunConfig) -> None:
     if cfg.data.train_file and (t.dataset_size or t.repeat_size or task.family == "modular"):
         raise UserError(f"data.train_file: a file is the whole training set; it does not combine with "
                         f"train.dataset_size, train.repeat_size or a modular task (got task {task.name!r})")
+    o = cfg.optim
+    if task.family != "modular" and (o.loss != "cross_entropy" or o.perp_grad or t.minibatch):
+        what = "optim.loss" if o.loss != "cross_entropy" else "optim.perp_grad" if o.perp_grad else "train.minibatch"
+        raise UserError(f"{what}: an option of the full-batch trainer (modular tasks); task {task.name!r} streams "
+                        f"its batches")
+    if o.perp_grad and o.optimizer == "muon":
+        raise UserError("optim.perp_grad: ⊥Grad projects AdamW's gradients; Muon orthogonalises its own update "
+                        "(choose one: optim.optimizer = \"adamw\" or optim.perp_grad = false)")
     if t.repeat_size and t.dataset_size:
         raise UserError("train.repeat_size: two-set training mixes a repeated set with fresh problems; it does not "
                         "combine with a fixed training set (train.dataset_size)")

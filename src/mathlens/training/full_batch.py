@@ -26,8 +26,9 @@ from . import checkpoint, transfer
 from .device import setup
 from .grokfast import GradientFilter
 from .guard import DivergenceGuard
-from .optim import lr_at, make_optimizer
+from .optim import lr_at, make_optimizer, set_lr
 from .runlog import RunLog, StopAtStepBoundary
+from .stability import perpendicular_, stablemax_cross_entropy
 
 
 class FullBatchTrainer:
@@ -54,6 +55,7 @@ class FullBatchTrainer:
         self.filter = (GradientFilter(self.model.parameters(), o.grokfast, o.grokfast_alpha, lamb,
                                       o.grokfast_window) if o.grokfast != "none" else None)
         self.forward = torch.compile(self.model) if t.compile else self.model
+        self.batch_rng = torch.Generator().manual_seed(cfg.seed)  # train.minibatch: which rows each step
         self.step, self.train_time, self.streak, self.stopped_early = 0, 0.0, 0, False
         self.guard = DivergenceGuard(t)
         self.saved_step = None  # the step of the newest checkpoint on disk
@@ -73,6 +75,8 @@ class FullBatchTrainer:
         self.saved_step = self.step
         if self.filter is not None:
             self.filter.load_state(meta["grokfast"], extra)
+        if "batch_rng" in extra:
+            self.batch_rng.set_state(extra["batch_rng"])
         self.log.truncate(self.step)
 
     def save(self):
@@ -81,6 +85,8 @@ class FullBatchTrainer:
         extra = {}
         if self.filter is not None:
             meta["grokfast"], extra = self.filter.state()
+        if self.cfg.train.minibatch:
+            extra = {**extra, "batch_rng": self.batch_rng.get_state()}
         checkpoint.save(self.run_dir / LATEST, self.model, self.optimizer, meta, extra=extra)
         self.saved_step = self.step
 
@@ -90,13 +96,19 @@ class FullBatchTrainer:
 
     # ------------------------------------------------------------------------------------------ loop
     def train_step(self) -> tuple[float, float]:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, self.cfg.optim, self.cfg.train.max_steps)
+        o = self.cfg.optim
+        set_lr(self.optimizer, lr_at(self.step, o, self.cfg.train.max_steps))
+        x, y = self.x_train, self.y_train
+        if self.cfg.train.minibatch:  # a fresh random minibatch of the training split (Grokfast's EMA setting)
+            rows = torch.randperm(len(x), generator=self.batch_rng)[: self.cfg.train.minibatch].to(x.device)
+            x, y = x[rows], y[rows]
         with self.autocast():
-            logits = self.forward(self.x_train, last_only=True)
-        loss = F.cross_entropy(logits.double(), self.y_train)
+            logits = self.forward(x, last_only=True)
+        loss = (stablemax_cross_entropy if o.loss == "stablemax" else F.cross_entropy)(logits.double(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if o.perp_grad:
+            perpendicular_(self.model.parameters())
         if self.filter is not None:
             self.filter.apply()
         grad_norm = self.guard.clip(self.model, self.cfg.optim.clip)
@@ -104,7 +116,7 @@ class FullBatchTrainer:
             self.optimizer.zero_grad(set_to_none=True)
         else:
             self.optimizer.step()
-        acc = (logits.detach().argmax(-1) == self.y_train).float().mean()
+        acc = (logits.detach().argmax(-1) == y).float().mean()
         return loss.item(), acc.item()
 
     def evaluate_now(self, with_measures: bool) -> dict:

@@ -1,4 +1,5 @@
-"""AdamW and the learning-rate schedules: linear warm-up, then cosine, inverse square root or constant."""
+"""The optimisers (AdamW; Muon for the hidden matrices) and the learning-rate schedules: linear warm-up, then
+cosine, inverse square root or constant."""
 
 from __future__ import annotations
 
@@ -6,14 +7,75 @@ import math
 
 import torch
 
+EMBEDDINGS = ("embed", "pos", "unembed")  # matrices Muon leaves to AdamW (as its authors do)
 
-def make_optimizer(model, t) -> torch.optim.Optimizer:
-    """AdamW; weight decay only on matrices (not on biases, norms), as is usual for transformers."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+
+def make_optimizer(model, t):
+    """AdamW; weight decay only on matrices (not on biases, norms), as is usual for transformers. With
+    ``optim.optimizer = "muon"``, torch's Muon (momentum orthogonalised by Newton-Schulz) takes the hidden
+    matrices (attention and MLP weights) at ``optim.muon_lr``, and AdamW the rest."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    hidden = [p for n, p in trainable if p.dim() == 2 and n.split(".")[0] not in EMBEDDINGS]
+    if t.optimizer == "muon":
+        rest = [(n, p) for n, p in trainable if not any(p is h for h in hidden)]
+    else:
+        rest, hidden = trainable, []
+    decay = [p for _, p in rest if p.dim() >= 2]
+    no_decay = [p for _, p in rest if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = torch.cuda.is_available() and next(model.parameters()).is_cuda
-    return torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=fused or None)
+    adamw = torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=fused or None)
+    if not hidden:
+        return adamw
+    muon = torch.optim.Muon(hidden, lr=t.muon_lr, weight_decay=t.weight_decay)
+    muon.param_groups[0]["lr_scale"] = t.muon_lr / t.lr if t.lr else 0.0
+    return Hybrid(muon, adamw)
+
+
+def set_lr(optimizer, lr: float) -> None:
+    """The schedule's learning rate into every group (Muon's scaled by muon_lr / lr)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+class Hybrid:
+    """Two optimisers as one (Muon for hidden matrices, AdamW for the rest): step, zero_grad, param_groups, and a
+    state dict in torch's format (parameter indices numbered through both) for checkpoints."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    @property
+    def param_groups(self) -> list:
+        return [g for o in self.parts for g in o.param_groups]
+
+    def step(self):
+        for o in self.parts:
+            o.step()
+
+    def zero_grad(self, set_to_none: bool = True):
+        for o in self.parts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        state, groups, offset = {}, [], 0
+        for o in self.parts:
+            sd = o.state_dict()
+            state.update({offset + i: s for i, s in sd["state"].items()})
+            groups += [{**g, "params": [offset + i for i in g["params"]]} for g in sd["param_groups"]]
+            offset += sum(len(g["params"]) for g in sd["param_groups"])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, sd: dict) -> None:
+        offset, start = 0, 0
+        for o in self.parts:
+            n_groups = len(o.param_groups)
+            groups = sd["param_groups"][start : start + n_groups]
+            count = sum(len(g["params"]) for g in groups)
+            o.load_state_dict({"state": {int(i) - offset: s for i, s in sd["state"].items()
+                                         if offset <= int(i) < offset + count},
+                               "param_groups": [{**g, "params": [i - offset for i in g["params"]]} for g in groups]})
+            offset, start = offset + count, start + n_groups
 
 
 def lr_at(step: int, t, total_steps: int) -> float:

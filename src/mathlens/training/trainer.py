@@ -26,7 +26,7 @@ from ..rundir import LATEST
 from . import checkpoint, transfer
 from .device import setup
 from .guard import DivergenceGuard
-from .optim import lr_at, make_optimizer
+from .optim import lr_at, make_optimizer, set_lr
 from .prefetch import overlapped
 from .runlog import RunLog, StopAtStepBoundary
 
@@ -119,8 +119,7 @@ class Trainer:
         sequence accuracy, examples in the whole batch, whether any rank asked to stop (Ctrl-C), whether any rank
         reached train.max_seconds, whether the update was dropped for a non-finite loss or gradient:
         train.on_nan)."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, self.cfg.optim, self.total_steps)
+        set_lr(self.optimizer, lr_at(self.step, self.cfg.optim, self.total_steps))
         with self.autocast():
             terms = self.pipe.loss(self.forward, arrays, self.device)
         # the whole batch's sums (one small all-reduce, which also tells every rank of a Ctrl-C or the time limit,

@@ -1,0 +1,94 @@
+"""Grokking accelerators of the full-batch trainer, each doing what its paper says on a tiny case: StableMax,
+the perpendicular gradient, Muon, Grokfast-EMA on minibatches; each resumes exactly and refuses what it does
+not support in one line."""
+
+import math
+
+import pytest
+import torch
+from test_grokking import TINY_GROK, records, sets
+
+from mathlens import load_run
+from mathlens.cli import main
+from mathlens.config import resolve
+from mathlens.errors import UserError
+from mathlens.models import Decoder
+from mathlens.training import checkpoint
+from mathlens.training.optim import Hybrid, make_optimizer
+from mathlens.training.stability import perpendicular_, stablemax, stablemax_cross_entropy
+
+
+def test_stablemax_is_a_distribution_and_its_loss_is_the_papers_formula():
+    x = torch.tensor([[3.0, 0.0, -1.0, -4.0], [0.5, 0.5, 0.5, 0.5]], dtype=torch.float64)
+    p = stablemax(x)
+    assert (p > 0).all() and torch.allclose(p.sum(-1), torch.ones(2, dtype=torch.float64))
+    s = lambda v: v + 1 if v >= 0 else 1 / (1 - v)  # noqa: E731  s(x) of Prieto et al.
+    target = torch.tensor([2, 0])
+    by_hand = -(math.log(s(-1.0) / sum(map(s, [3.0, 0.0, -1.0, -4.0]))) + math.log(0.25)) / 2
+    assert stablemax_cross_entropy(x, target).item() == pytest.approx(by_hand, rel=1e-12)
+    # where float32 softmax collapses to exactly 1 (zero gradient), StableMax keeps a gradient
+    big = torch.tensor([[40.0, 0.0, -40.0]], requires_grad=True)
+    assert torch.softmax(big, -1)[0, 0].item() == 1.0
+    stablemax_cross_entropy(big, torch.tensor([0])).backward()
+    assert big.grad.abs().max() > 1e-3
+
+
+def test_perpendicular_gradient_is_orthogonal_to_the_weights_and_keeps_its_norm():
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5, 7))
+    w.grad = torch.randn(5, 7) + 0.8 * w.detach()  # a gradient partly along the weights
+    norm = w.grad.norm().item()
+    perpendicular_([w])
+    assert abs((w.grad * w.detach()).sum().item()) < 1e-5 * norm * w.norm().item()
+    assert w.grad.norm().item() == pytest.approx(norm, rel=1e-6)
+
+
+def test_muon_takes_the_hidden_matrices_and_orthogonalises_their_update():
+    cfg = resolve("grok/add-p97", [*TINY_GROK, "optim.optimizer=\"muon\"", "optim.muon_lr=0.02",
+                                   "optim.weight_decay=0"])
+    torch.manual_seed(0)
+    model = Decoder(cfg.model, 13, 3, 11)
+    opt = make_optimizer(model, cfg.optim)
+    assert isinstance(opt, Hybrid)
+    muon_params = {id(p) for p in opt.parts[0].param_groups[0]["params"]}
+    names = {n for n, p in model.named_parameters() if id(p) in muon_params}
+    assert names and all(n.startswith("blocks.") and n.endswith("weight") and "ln" not in n for n in names)
+    w = model.blocks[0].mlp.W_in.weight
+    u, _, v = torch.linalg.svd(torch.randn(*w.shape), full_matrices=False)
+    g = u @ torch.diag(torch.logspace(-2, 0, w.shape[1])) @ v  # singular values over two decades
+    before = w.detach().clone()
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    w.grad = g
+    opt.step()
+    sv = torch.linalg.svdvals((w.detach() - before) / 0.02)  # Newton-Schulz: every direction about the same step
+    assert sv.max() / sv.min() < 3 and 100 * 0.99 < torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min()
+
+
+@pytest.mark.parametrize("accelerator", [["optim.optimizer=\"muon\""], ["optim.loss=\"stablemax\""],
+                                         ["optim.perp_grad=true", "optim.weight_decay=0"],
+                                         ["optim.grokfast=\"ema\"", "train.minibatch=40"]])
+def test_each_accelerator_changes_training_and_resumes_exactly(accelerator):
+    common = [*TINY_GROK, *accelerator]
+    assert main(["train", "grok/add-p97", "--out", "runs/a", "--quiet", *sets(common)]) == 0
+    assert main(["train", "grok/add-p97", "--out", "runs/b", "--quiet", *sets(common),
+                 "--set", "train.max_steps=20"]) == 0
+    assert main(["train", "runs/b", "--quiet", "--set", "train.max_steps=40"]) == 0
+    wa, _ = checkpoint.read(load_run("runs/a").path / "checkpoint.safetensors")
+    wb, _ = checkpoint.read(load_run("runs/b").path / "checkpoint.safetensors")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
+    assert main(["train", "grok/add-p97", "--out", "runs/plain", "--quiet", *sets(TINY_GROK)]) == 0
+    a, b = records(load_run("runs/plain").path, "eval")[-1], records(load_run("runs/a").path, "eval")[-1]
+    assert a["train_loss"] != b["train_loss"]
+
+
+def test_unsupported_combinations_are_one_line(capsys):
+    with pytest.raises(UserError, match=r"optim.loss: an option of the full-batch trainer"):
+        resolve("quickstart", ["optim.loss=\"stablemax\""])
+    with pytest.raises(UserError, match=r"train.minibatch: an option of the full-batch trainer"):
+        resolve("quickstart", ["train.minibatch=8"])
+    with pytest.raises(UserError, match=r"optim.perp_grad: ⊥Grad projects AdamW's gradients"):
+        resolve("grok/add-p97", ["optim.perp_grad=true", "optim.optimizer=\"muon\""])
+    assert main(["train", "grok/add-p97", "--set", "optim.optimizer=\"sgd\"", "--out", "runs/x"]) == 2
+    assert "optim.optimizer: 'sgd' is not allowed; choose from adamw, muon" in capsys.readouterr().err
