@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -136,6 +137,27 @@ def test_grid_runs_each_value_then_writes_the_table(capsys):
     capsys.readouterr()
     assert main(argv) == 0  # finished points are not trained again
     assert "training in" not in capsys.readouterr().out
+
+
+def test_grid_over_seeds_summarises_each_value_and_a_rerun_fills_only_what_is_missing(capsys):
+    argv = ["grid", "grok/add-p97", "--vary", "task.formula=x+y,x-y", "--seeds", "2", "--out", "runs/gs", "--quiet",
+            *sets([*TINY_GROK, "train.max_steps=20"])]
+    assert main(argv) == 0
+    table = pd.read_csv("runs/gs/comparison.csv")
+    assert list(zip(table["task.formula"], table["seed"])) == [("x+y", 0), ("x+y", 1), ("x-y", 0), ("x-y", 1)]
+    seeds = pd.read_csv("runs/gs/seeds.csv")
+    assert list(seeds["seeds"]) == [2, 2] and {"steps_to_test_99 reached", "test_acc median", "test_acc min",
+                                               "test_acc max"} <= set(seeds.columns)
+    part = table[table["task.formula"] == "x-y"]["test_acc"]
+    assert seeds["test_acc median"].iloc[1] == pytest.approx(part.median())
+    assert seeds["test_acc min"].iloc[1] == part.min() and seeds["test_acc max"].iloc[1] == part.max()
+    # one point lost (its directory gone): only it trains again, the finished ones are kept
+    shutil.rmtree("runs/gs/01_x-y/seed1")
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("training in") == 1 and "runs/gs/01_x-y/seed1" in out
+    assert main([*argv[:5], "-1", *argv[6:]]) == 2
 
 
 def test_grid_all_means_every_operation_of_the_paper():

@@ -92,7 +92,8 @@ def cmd_export(args) -> int:
 
 def cmd_grid(args) -> int:
     slurm = dict(parse_slurm_option(o) for o in args.slurm or [])  # a bad one stops before anything runs
-    markdown, grid_dir = run_grid(args.preset, args.vary, args.set or [], args.out, args.launcher, slurm, args.quiet)
+    markdown, grid_dir = run_grid(args.preset, args.vary, args.set or [], args.out, args.launcher, slurm, args.quiet,
+                                  seeds=args.seeds)
     print(markdown)
     print(f"table: {grid_dir / 'comparison.csv'} and comparison.md")
     return 0
@@ -206,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vary", required=True, metavar="KEY=V1,V2,...", help="values to run (KEY=all: the task's list)")
     g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every point (repeatable)")
     g.add_argument("--out", help="grid directory (default runs/grid-<preset name>)")
+    g.add_argument("--seeds", type=int, default=0, metavar="N", help="run every value with seeds 0..N-1 and add "
+                                                                      "each value's median and range (seeds.md)")
     g.add_argument("--quiet", action="store_true")
     g.add_argument("--launcher", choices=["local", "slurm", "submitit-local"], default="local",
                    help="local: one point after the other here; slurm: one submitit job per point; "

@@ -101,20 +101,27 @@ def write_grid_table(grid_dir: Path, rows: list[dict]) -> str:
 
 
 def run_grid(preset: str, vary: str, sets: list[str], out: str | None, launcher: str, slurm: dict,
-             quiet: bool) -> tuple[str, Path]:
+             quiet: bool, seeds: int = 0) -> tuple[str, Path]:
     """`mathlens grid`: every point validated first, then trained here one after the other (``local``) or
-    submitted through submitit; returns (the comparison table as markdown, the grid directory)."""
+    submitted through submitit; with ``seeds`` = N each value runs with seeds 0..N-1 (GRID/NN_value/seedS) and
+    a second table gives each value's median and range over its seeds. A re-run trains only the points that
+    are missing or unfinished. Returns (the tables as markdown, the grid directory)."""
     key, values = grid_values(preset, vary)
+    if seeds < 0:
+        raise UserError(f"--seeds: {seeds}; give N >= 1 (seeds 0..N-1), or leave it out")
     grid_dir = Path(out or Path("runs") / f"grid-{Path(preset).name}")
     points, jobs = [], []
-    for i, value in enumerate(values):
-        overrides = [*sets, f"{key}={toml_value(value)}"]
-        cfg, run_dir, _ = prepare_run(preset, overrides, str(grid_dir / point_name(i, value)))
-        points.append((run_dir, value))
+    plan = [(i, value, s) for i, value in enumerate(values) for s in (range(seeds) if seeds else [None])]
+    for n, (i, value, seed) in enumerate(plan):
+        overrides = [*sets, f"{key}={toml_value(value)}"] + ([] if seed is None else [f"seed={seed}"])
+        where = grid_dir / point_name(i, value) / (f"seed{seed}" if seed is not None else "")
+        cfg, run_dir, _ = prepare_run(preset, overrides, str(where))
+        points.append((run_dir, value, seed))
         if launcher == "local":
             trainer = start_trainer(cfg, run_dir, quiet)
             if not trainer.done:
-                print(f"[{i + 1}/{len(values)}] {key}={value}: training in {run_dir}", flush=True)
+                label = f"{key}={value}" + ("" if seed is None else f", seed {seed}")
+                print(f"[{n + 1}/{len(plan)}] {label}: training in {run_dir}", flush=True)
                 trainer.run()
         elif not point_done(run_dir):
             jobs.append((preset, str(run_dir), overrides))
@@ -124,5 +131,43 @@ def run_grid(preset: str, vary: str, sets: list[str], out: str | None, launcher:
             jobs = [(p, o, [*s, f"train.threads={threads}"]) for p, o, s in jobs]
         print(f"{len(jobs)} point(s) submitted through submitit ({launcher}); waiting", flush=True)
         submit_points(jobs, grid_dir, launcher, slurm)
-    rows = [point_row(run_dir, key, value) for run_dir, value in points]
-    return write_grid_table(grid_dir, rows), grid_dir
+    rows = [{**point_row(run_dir, key, value), **({} if seed is None else {"seed": seed})}
+            for run_dir, value, seed in points]
+    markdown = write_grid_table(grid_dir, rows)
+    if seeds:
+        markdown += "\n\nover seeds (median, min-max):\n" + write_seed_table(grid_dir, pd.DataFrame(rows), key)
+    return markdown, grid_dir
+
+
+def seed_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One row per value over its seeds: the number of seeds, for each "..._to_..." column the share of seeds
+    that got there, and for every numeric column its median, min and max (seeds that never got there left out)."""
+    rows = []
+    for value, part in table.groupby(key, sort=False):
+        row = {key: value, "seeds": len(part)}
+        for col in part.columns:
+            if col in (key, "seed"):
+                continue
+            numbers = pd.to_numeric(part[col], errors="coerce")
+            if "_to_" in col:
+                row[f"{col} reached"] = float(numbers.notna().mean())
+            if numbers.notna().any() and part[col].dtype != bool:
+                row.update({f"{col} median": numbers.median(), f"{col} min": numbers.min(),
+                            f"{col} max": numbers.max()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_seed_table(grid_dir: Path, table: pd.DataFrame, key: str) -> str:
+    """seeds.csv (every statistic) and seeds.md (median (min-max) of the main columns); returns the markdown."""
+    summary = seed_summary(table, key)
+    shown = summary[[key, "seeds"]].copy()
+    for col in [c[: -len(" median")] for c in summary.columns if c.endswith(" median")]:
+        if col.startswith(("steps_to", "seconds_to", "examples", "test_acc", "acc")):
+            shown[col] = [f"{m:.4g} ({lo:.4g}-{hi:.4g})" if m == m else "" for m, lo, hi in
+                          zip(summary[f"{col} median"], summary[f"{col} min"], summary[f"{col} max"])]
+            if f"{col} reached" in summary:
+                shown[f"{col} reached"] = summary[f"{col} reached"].map(lambda v: f"{v:.0%}")
+    markdown = shown.to_markdown(index=False)
+    write_table(grid_dir / "seeds", summary, markdown)
+    return markdown

@@ -20,9 +20,13 @@ from ..rundir import of_kind
 from .base import Analysis, Result
 
 
-def _first_step(evals: pd.DataFrame, col: str, level: float):
+def _first_step(evals: pd.DataFrame, col: str, level: float, at: str = "step"):
+    """The ``at`` column (step, or training seconds "time") of the first evaluation with ``col`` >= ``level``."""
     hit = evals[evals[col] >= level] if col in evals else evals.iloc[0:0]
-    return int(hit["step"].iloc[0]) if len(hit) else None
+    if not len(hit) or at not in hit:
+        return None
+    value = hit[at].iloc[0]
+    return int(value) if at == "step" else round(float(value), 2)
 
 
 def summary(metrics: pd.DataFrame, level: float = 0.99) -> dict:
@@ -32,7 +36,8 @@ def summary(metrics: pd.DataFrame, level: float = 0.99) -> dict:
     evals, measures = of_kind(metrics, "eval"), of_kind(metrics, "measure")
     out = {"steps": int(evals["step"].iloc[-1]) if len(evals) else 0,
            f"steps_to_train_{round(level * 100)}": _first_step(evals, "train_acc", level),
-           f"steps_to_test_{round(level * 100)}": _first_step(evals, "test_acc", level)}
+           f"steps_to_test_{round(level * 100)}": _first_step(evals, "test_acc", level),
+           f"seconds_to_test_{round(level * 100)}": _first_step(evals, "test_acc", level, at="time")}
     if len(evals):
         last = evals.iloc[-1]
         out.update(train_acc=float(last["train_acc"]), test_acc=float(last["test_acc"]),

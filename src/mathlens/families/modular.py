@@ -6,8 +6,8 @@ from ..report import modular as report
 from ..training.full_batch import FullBatchTrainer
 from .base import Family
 
-GRID_COLUMNS = ("steps_to_train_99", "steps_to_test_99", "steps", "train_acc", "test_acc", "ffs", "fcr", "cos_share",
-                "gini", "train_time_s")
+GRID_COLUMNS = ("steps_to_train_99", "steps_to_test_99", "seconds_to_test_99", "steps", "train_acc", "test_acc",
+                "ffs", "fcr", "cos_share", "gini", "train_time_s")
 
 
 def grokking_row(metrics) -> dict:
