@@ -13,7 +13,7 @@ import pandas as pd
 
 from .errors import UserError
 from .evaluation.common import latest_summary
-from .io import write_table, write_text
+from .io import write_table
 from .report import plots
 from .run import Run, of_kind
 
@@ -86,8 +86,8 @@ def compare(paths, out=None) -> tuple[str, Path]:
     markdown = table.astype(object).where(table.notna(), "not reached").to_markdown(index=False, floatfmt=".3f")
     if oods:
         ood = pd.DataFrame(oods)
-        write_text(out / "ood.csv", ood.to_csv())
         shown = ood.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")  # empty: the run was not tested there
+        write_table(out / "ood", ood.reset_index(), shown.to_markdown())
         markdown += "\n\nOut of distribution (accuracy at 5%, or exact for arithmetic):\n" + shown.to_markdown()
     write_table(out / "comparison", table, markdown)
     plots.save(plots.compare_curves(curves), out / "curves")

@@ -2,7 +2,8 @@
 
 A config is plain nested dataclasses. Each field carries its help text and its allowed values in the field
 metadata, so the validator can name the field and what is allowed whenever a value is wrong, and suggest the
-closest key when a name is mistyped.
+closest key when a name is mistyped. (Longer than most modules: every setting of a run is declared here once,
+with its help text and allowed values, and the rules between settings follow them.)
 """
 
 from __future__ import annotations
