@@ -7,6 +7,7 @@ any moment and resumed ends with the same records as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import threading
 from pathlib import Path
@@ -79,7 +80,7 @@ def open_wandb(run_dir: Path, cfg, x_key: str):
     except ImportError:
         raise UserError("train.wandb: wandb is not installed; pip install 'mathlens[wandb]'") from None
     id_file = run_dir / WANDB_ID
-    run_id = json.loads(id_file.read_text())["id"] if id_file.exists() else wandb.util.generate_id()
+    run_id = json.loads(id_file.read_text())["id"] if id_file.exists() else secrets.token_hex(4)  # wandb-style id
     write_json(id_file, {"id": run_id})
     (run_dir / "wandb").mkdir(exist_ok=True)
     t = cfg.train
