@@ -124,20 +124,34 @@ def overrides_of(options: dict) -> list[str]:
 
 
 def train(target: str, out: str | None = None, *, from_run: str | None = None, quiet: bool = True,
-          overrides: list[str] = (), **options) -> Run:
+          overrides: list[str] = (), say=None, **options) -> Run:
     """Train (or resume) a run, as `mathlens train TARGET [--from RUN] [--out OUT] [--set KEY=VALUE]...`.
 
     target: a preset name or an existing run directory; overrides: ``--set`` strings ("optim.lr=3e-4");
-    options: more overrides as Python values. Returns the Run.
+    options: more overrides as Python values; say: a function that gets the command's lines (resuming,
+    trained, already done), or None. Returns the Run.
     """
+    say = say or (lambda line: None)
     overrides = from_overrides(from_run, [*overrides, *overrides_of(options)])
     if from_run and (Path(target) / CONFIG).exists():
         raise UserError(f"--from: {target} is an existing run (resumed as it is); --from starts a new run "
                         f"from a preset")
-    cfg, run_dir, _ = prepare_run(target, overrides, out)
+    cfg, run_dir, resuming = prepare_run(target, overrides, out)
+    family = family_of(cfg)
     trainer = start_trainer(cfg, run_dir, quiet)
-    if not trainer.done:
-        trainer.run()
+    if trainer.done:
+        lock.release(trainer.lock_key)  # run() would have given it back
+        trainer.lock_key = None
+        if resuming:
+            say(f"{run_dir}: already trained to {family.length(trainer)} (raise it with --set "
+                f"{family.length_option}=N)")
+        return Run(run_dir)
+    if resuming:
+        say(f"{run_dir}: resuming at step {trainer.step}"
+            + (f" ({family.length(trainer)})" if family.progress != "steps" else ""))
+    last = trainer.run()
+    say(f"{run_dir}: trained {family.length(trainer)} in {trainer.train_time:.0f}s; "
+        + ", ".join(f"{k} {last[k]:.3f}" for k in family.shown(last)))
     return Run(run_dir)
 
 

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from . import analysis, api, distributed, lock
-from .api import first_rank, from_overrides, prepare_run, start_trainer
+from .api import first_rank
 from .compare import compare
-from .config import load_preset, parse_override, preset_names
+from .config import load_preset, preset_names
 from .errors import UserError
 from .evaluation import format_summary
 from .export import export_transformer_lens
-from .families import family_of
-from .grid import run_grid
+from .grid import parse_slurm_option, run_grid
 from .interop.checkpoints import import_checkpoint
 from .interop.data import export_data
-from .rundir import CONFIG
 
 
 def cmd_train(args) -> int:
@@ -29,29 +26,10 @@ def cmd_train(args) -> int:
             print(line)
 
     try:
-        return _train(args, say)
+        api.train(args.target, args.out, from_run=args.from_run, quiet=args.quiet, overrides=args.set or [], say=say)
+        return 0
     finally:
         distributed.stop()
-
-
-def _train(args, say) -> int:
-    overrides = from_overrides(args.from_run, args.set or [])
-    if args.from_run and (Path(args.target) / CONFIG).exists():
-        raise UserError(f"--from: {args.target} is an existing run (resumed as it is); --from starts a new run "
-                        f"from a preset")
-    cfg, run_dir, resuming = prepare_run(args.target, overrides, args.out)
-    family = family_of(cfg)
-    trainer = start_trainer(cfg, run_dir, args.quiet)
-    if resuming and trainer.done:
-        say(f"{run_dir}: already trained to {family.length(trainer)} (raise it with --set {family.length_option}=N)")
-        return 0
-    if resuming:
-        say(f"{run_dir}: resuming at step {trainer.step}"
-            + (f" ({family.length(trainer)})" if family.progress != "steps" else ""))
-    last = trainer.run()
-    say(f"{run_dir}: trained {family.length(trainer)} in {trainer.train_time:.0f}s; "
-        + ", ".join(f"{k} {last[k]:.3f}" for k in family.shown(last)))
-    return 0
 
 
 def cmd_eval(args) -> int:
@@ -99,16 +77,6 @@ def cmd_grid(args) -> int:
     return 0
 
 
-def parse_slurm_option(item: str) -> tuple[str, object]:
-    """``--slurm partition=gpu`` -> ('slurm_partition', 'gpu'); submitit's own names (timeout_min,
-    gpus_per_node, cpus_per_task, mem_gb, nodes) pass as they are."""
-    if "=" not in item:
-        raise UserError(f"--slurm {item!r}: expected KEY=VALUE, e.g. partition=gpu or timeout_min=720")
-    key, value = parse_override(item)
-    generic = {"timeout_min", "gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node", "name"}
-    return (key if key in generic else f"slurm_{key}"), value
-
-
 def cmd_import(args) -> int:
     out = import_checkpoint(args.checkpoint, args.format, args.preset, args.out, vocab=args.vocab, heads=args.heads,
                             overrides=args.set or [])
@@ -131,15 +99,10 @@ def cmd_presets(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    cfg, run_dir, _ = prepare_run("quickstart", args.set or [], args.out)
-    print(f"mathlens quickstart: {cfg.description}")
-    trainer = start_trainer(cfg, run_dir, args.quiet)
-    if not trainer.done:
-        trainer.run()
-    summary, records = api.evaluate(run_dir)
-    print(format_summary(summary))
-    print(f"records: {records}")
-    print(f"report:  {api.report(run_dir)}")
+    print(f"mathlens quickstart: {load_preset('quickstart')['description']}")
+    run = api.train("quickstart", args.out, quiet=args.quiet, overrides=args.set or [])
+    summary, records = api.evaluate(run)
+    print(f"{format_summary(summary)}\nrecords: {records}\nreport:  {api.report(run)}")
     return 0
 
 

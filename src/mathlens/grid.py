@@ -53,6 +53,16 @@ def point_done(run_dir: Path) -> bool:
     return path.exists() and bool(json.loads(read(path)[1].get("meta", "{}")).get("done"))
 
 
+def parse_slurm_option(item: str) -> tuple[str, object]:
+    """``--slurm partition=gpu`` -> ('slurm_partition', 'gpu'); submitit's own names (timeout_min,
+    gpus_per_node, cpus_per_task, mem_gb, nodes) pass as they are."""
+    if "=" not in item:
+        raise UserError(f"--slurm {item!r}: expected KEY=VALUE, e.g. partition=gpu or timeout_min=720")
+    key, value = parse_override(item)
+    generic = {"timeout_min", "gpus_per_node", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node", "name"}
+    return (key if key in generic else f"slurm_{key}"), value
+
+
 def train_point(preset: str, out: str, overrides: list[str]) -> str:
     """One grid point as a job: ``mathlens.train`` in the job's process (submitit pickles this call)."""
     return str(train(preset, out, overrides=overrides).path)
