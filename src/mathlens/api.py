@@ -91,6 +91,9 @@ def start_trainer(cfg, run_dir: Path, quiet: bool):
     except BaseException:
         lock.release(key)
         raise
+    if trainer.done:  # nothing more will be written: a finished run holds no lock
+        lock.release(key)
+        key = None
     trainer.lock_key = key  # released when its run() ends
     return trainer
 
@@ -137,22 +140,24 @@ def train(target: str, out: str | None = None, *, from_run: str | None = None, q
         raise UserError(f"--from: {target} is an existing run (resumed as it is); --from starts a new run "
                         f"from a preset")
     cfg, run_dir, resuming = prepare_run(target, overrides, out)
-    family = family_of(cfg)
     trainer = start_trainer(cfg, run_dir, quiet)
+    unit = trainer.pipe.progress  # examples (streamed batches) or steps (full batch)
     if trainer.done:
-        lock.release(trainer.lock_key)  # run() would have given it back
-        trainer.lock_key = None
         if resuming:
-            say(f"{run_dir}: already trained to {family.length(trainer)} (raise it with --set "
-                f"{family.length_option}=N)")
+            say(f"{run_dir}: already trained to {length(trainer)} (raise it with --set train.max_{unit}=N)")
         return Run(run_dir)
     if resuming:
-        say(f"{run_dir}: resuming at step {trainer.step}"
-            + (f" ({family.length(trainer)})" if family.progress != "steps" else ""))
+        say(f"{run_dir}: resuming at step {trainer.step}" + (f" ({length(trainer)})" if unit != "steps" else ""))
     last = trainer.run()
-    say(f"{run_dir}: trained {family.length(trainer)} in {trainer.train_time:.0f}s; "
-        + ", ".join(f"{k} {last[k]:.3f}" for k in family.shown(last)))
+    say(f"{run_dir}: trained {length(trainer)} in {trainer.train_time:.0f}s; "
+        + ", ".join(f"{k} {last[k]:.3f}" for k in family_of(cfg).shown(last)))
     return Run(run_dir)
+
+
+def length(trainer) -> str:
+    """How far ``trainer`` has trained: '3200 examples' or '1500 steps'."""
+    unit = trainer.pipe.progress
+    return f"{trainer.examples if unit == 'examples' else trainer.step} {unit}"
 
 
 def as_run(run, checkpoint: str = "latest") -> Run:

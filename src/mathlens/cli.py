@@ -47,9 +47,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    options = {"digits": args.digits, "hook": args.hook, "size": args.size, "seed": args.seed}
-    result = api.analyze(args.run, args.analysis, **options)
-    print("\n".join(analysis.get(args.analysis).describe(api.as_run(args.run), result.summary)))
+    run = api.as_run(args.run)
+    result = api.analyze(run, args.analysis, digits=args.digits, hook=args.hook, size=args.size, seed=args.seed)
+    print("\n".join(analysis.get(args.analysis).describe(run, result.summary)))
     return 0
 
 

@@ -10,7 +10,6 @@ point is done.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -25,7 +24,7 @@ from .io import write_table
 from .run import Run
 from .rundir import LATEST
 from .tasks import task_class
-from .training.checkpoint import read
+from .training.checkpoint import read_meta
 
 
 def grid_values(preset: str, vary: str) -> tuple[str, list]:
@@ -50,7 +49,7 @@ def grid_values(preset: str, vary: str) -> tuple[str, list]:
 def point_done(run_dir: Path) -> bool:
     """True when the point's checkpoint says its training is complete."""
     path = Path(run_dir) / LATEST
-    return path.exists() and bool(json.loads(read(path)[1].get("meta", "{}")).get("done"))
+    return path.exists() and bool(read_meta(path).get("done"))
 
 
 def parse_slurm_option(item: str) -> tuple[str, object]:

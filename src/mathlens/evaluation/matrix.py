@@ -48,8 +48,6 @@ def eval_matrix_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None
     return summary, out
 
 
-
-
 def ood_values(task, ood: str) -> tuple[str, list]:
     """(option name, values) that ``--ood`` asks for: 'all' or a comma-separated list of the option's values."""
     key = task.ood_option
@@ -75,8 +73,8 @@ def eval_ood(run, ood: str, size: int, seed: int, beam: int, batch_size: int):
         task = type(run.task)(dataclasses.replace(run.task.options, **{key: value}))
         pipe = copy.copy(run.pipe)
         pipe.task = task
-        summary, records = score_matrices(model, pipe, build_test_set(task, size, seed, batch_size), device, autocast,
-                                    records=True, beam=beam)
+        summary, records = score_matrices(model, pipe, build_test_set(task, size, seed, batch_size), device,
+                                          autocast, records=True, beam=beam)
         option = getattr(run.task.options, key)
         trained = value in option if isinstance(option, list) else value == option  # a mixture trains on each
         rows.append({key: value + (" (trained)" if trained else ""), **summary, "redrawn": task.redrawn})

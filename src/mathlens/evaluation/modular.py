@@ -16,15 +16,15 @@ def eval_modular_run(run, size=None, seed=None, beam=1, batch_size=None, ood=Non
     if size is not None or seed is not None or beam != 1 or ood or digits is not None or data:
         raise UserError(f"{run.path}: a {run.task.name} run is evaluated on every example; "
                         f"--size, --seed, --beam, --ood, --digits and --data do not apply")
-    task, data = run.task, run.pipe.data
+    task, examples = run.task, run.pipe.data
     train_idx, _ = run.pipe.split()
     prediction = logits_of(run.model, torch.as_tensor(run.pipe.tokens())).argmax(-1).numpy()
-    split = np.full(len(data["answer"]), "test", dtype=object)
+    split = np.full(len(examples["answer"]), "test", dtype=object)
     split[train_idx] = "train"
-    correct = task.verify(data, prediction)
-    records = pd.DataFrame({**data, "prediction": prediction, "correct": correct, "error": 1.0 - correct,
+    correct = task.verify(examples, prediction)
+    records = pd.DataFrame({**examples, "prediction": prediction, "correct": correct, "error": 1.0 - correct,
                             "split": split})
-    for name, value in task.properties(data, prediction).items():  # for `mathlens analyze RUN failures`
+    for name, value in task.properties(examples, prediction).items():  # for `mathlens analyze RUN failures`
         records[f"property:{name}"] = value
     by_split = records.groupby("split")["correct"].mean()
     summary = {"n": len(records), "train_acc": float(by_split.get("train", np.nan)),

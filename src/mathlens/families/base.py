@@ -16,6 +16,7 @@ from ..rundir import of_kind
 class Trainer(Protocol):
     """What the API and the command line use of a trainer (training.trainer.Trainer, FullBatchTrainer)."""
 
+    pipe: object  # its pipeline: pipe.progress says what the run's length counts (examples or steps)
     step: int
     train_time: float
     done: bool
@@ -45,8 +46,7 @@ class Family:
     name: matrix, digits or modular. trainer: the Trainer class. evaluate(run, size, seed, beam, batch_size,
     ood, digits) -> (summary, path): `mathlens eval`. setting(cfg) -> rows, sections(run, metrics, plot_dir)
     -> HTML parts: the report. report_analyses: analyses `mathlens report` runs first (their figures go in the
-    page). progress: what a run's length counts (examples or steps), length_option: the key that sets it,
-    shown(last) -> the metrics printed after training. grid_row(metrics) -> a run's line in `mathlens grid`'s
+    page). shown(last) -> the metrics printed after training. grid_row(metrics) -> a run's line in `mathlens grid`'s
     comparison table. distributed: whether torchrun may launch it.
     """
 
@@ -55,16 +55,10 @@ class Family:
     evaluate: Callable
     setting: Callable
     sections: Callable
-    progress: str
-    length_option: str
     shown: Callable[[dict], tuple[str, ...]]
     grid_row: Callable
     report_analyses: tuple[str, ...] = ()
     distributed: bool = True
-
-    def length(self, trainer) -> str:
-        """How far ``trainer`` has trained: '3200 examples' or '1500 steps'."""
-        return f"{trainer.examples if self.progress == 'examples' else trainer.step} {self.progress}"
 
     @property
     def analyses(self) -> list[str]:

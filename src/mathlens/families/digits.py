@@ -6,5 +6,5 @@ from ..training.trainer import Trainer
 from .base import Family, last_evaluation
 
 DIGITS = Family("digits", trainer=Trainer, evaluate=eval_digits_run, setting=report.setting,
-                sections=report.sections, progress="examples", length_option="train.max_examples",
+                sections=report.sections,
                 shown=lambda last: tuple(k for k in last if k.startswith("acc")), grid_row=last_evaluation)

@@ -21,6 +21,6 @@ def grokking_row(metrics) -> dict:
 
 
 MODULAR = Family("modular", trainer=FullBatchTrainer, evaluate=eval_modular_run, setting=report.setting,
-                 sections=report.sections, progress="steps", length_option="train.max_steps",
+                 sections=report.sections,
                  shown=lambda last: ("train_acc", "test_acc"), report_analyses=("fourier",), distributed=False,
                  grid_row=grokking_row)
