@@ -6,7 +6,8 @@
 Each accelerator is a set of overrides on the preset (its authors' defaults); each runs with seeds 0..N-1
 through `mathlens grid` (one ordinary run per seed in OUT/ACCELERATOR/, so a re-run fills only what is
 missing). The JSON line gives, per accelerator: median, min and max steps and seconds to 99% over the seeds
-that got there, and the share of seeds that got there within --max-steps. Never run it beside another
+that got there, and the share of seeds that got there within --max-steps (and the same for steps to 95%, the
+level Grokfast reports). Never run it beside another
 training: the seconds are wall-clock training time on this machine.
 """
 
@@ -57,12 +58,17 @@ def main():
                  "local", {}, quiet=True, seeds=args.seeds)
         table = pd.read_csv(out / name / "comparison.csv")
         steps, seconds = table["steps_to_test_99"].dropna(), table["seconds_to_test_99"].dropna()
+        steps95 = table.get("steps_to_test_95", pd.Series(dtype=float)).dropna()  # Grokfast's own level
         result["accelerators"][name] = {
             "overrides": ACCELERATORS[name], "reached": f"{len(steps)}/{len(table)}",
-            **{f"steps_{k}": (None if steps.empty else float(getattr(steps, k)())) for k in ("median", "min", "max")},
-            **{f"seconds_{k}": (None if seconds.empty else round(float(getattr(seconds, k)()), 1))
-               for k in ("median", "min", "max")}}
+            **_spread("steps", steps), **_spread("seconds", seconds.round(1)),
+            "reached_95": f"{len(steps95)}/{len(table)}", **_spread("steps95", steps95)}
     print(json.dumps(result))
+
+
+def _spread(name: str, values: pd.Series) -> dict:
+    """Median, min and max of the seeds that got there (None where none did)."""
+    return {f"{name}_{k}": (None if values.empty else float(getattr(values, k)())) for k in ("median", "min", "max")}
 
 
 def _frac(preset: str, overrides: list[str]) -> float:

@@ -8,6 +8,7 @@ import torch
 
 from mathlens.cli import main
 from mathlens.config import ModelConfig
+from mathlens.families.modular import grokking_row
 from mathlens.grid import grid_values
 from mathlens.models import Decoder
 from mathlens.run import load_run
@@ -158,6 +159,16 @@ def test_grid_over_seeds_summarises_each_value_and_a_rerun_fills_only_what_is_mi
     out = capsys.readouterr().out
     assert out.count("training in") == 1 and "runs/gs/01_x-y/seed1" in out
     assert main([*argv[:5], "-1", *argv[6:]]) == 2
+
+
+def test_grid_row_gives_steps_to_99_and_to_grokfasts_95_percent():
+    evals = pd.DataFrame({"kind": "eval", "step": [100, 200, 300, 400], "time": [1.0, 2.0, 3.0, 4.0],
+                          "train_acc": [1.0] * 4, "test_acc": [0.5, 0.96, 0.98, 0.995]})
+    row = grokking_row(evals)
+    assert (row["steps_to_test_95"], row["steps_to_test_99"], row["seconds_to_test_99"]) == (200, 400, 4.0)
+    assert row["grokked"] and row["test_acc"] == 0.995
+    slow = grokking_row(evals.assign(test_acc=[0.5, 0.6, 0.7, 0.9]))
+    assert slow["steps_to_test_95"] is None and not slow["grokked"]
 
 
 def test_grid_all_means_every_operation_of_the_paper():
