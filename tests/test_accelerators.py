@@ -14,7 +14,7 @@ from mathlens.config import resolve
 from mathlens.errors import UserError
 from mathlens.models import Decoder
 from mathlens.training import checkpoint
-from mathlens.training.optim import Hybrid, make_optimizer
+from mathlens.training.optim import Float32Muon, Hybrid, make_optimizer
 from mathlens.training.stability import perpendicular_, stablemax, stablemax_cross_entropy
 
 
@@ -41,6 +41,24 @@ def test_perpendicular_gradient_is_orthogonal_to_the_weights_and_keeps_its_norm(
     perpendicular_([w])
     assert abs((w.grad * w.detach()).sum().item()) < 1e-5 * norm * w.norm().item()
     assert w.grad.norm().item() == pytest.approx(norm, rel=1e-6)
+
+
+def test_float32_muon_makes_torchs_update_up_to_bf16_rounding():
+    torch.manual_seed(0)
+    start = [torch.randn(64, 16), torch.randn(16, 48)]  # tall and wide: both of Newton-Schulz's orientations
+    ours = [w.clone().requires_grad_() for w in start]
+    theirs = [w.clone().requires_grad_() for w in start]
+    opts = [Float32Muon(ours, lr=0.02, weight_decay=0.1), torch.optim.Muon(theirs, lr=0.02, weight_decay=0.1)]
+    for _ in range(3):  # momentum and Nesterov over several steps
+        grads = [torch.randn_like(w) for w in start]
+        for params, opt in zip((ours, theirs), opts):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+    for w, a, b in zip(start, ours, theirs):
+        moved = (b - w).detach()
+        assert ((a - b).detach().norm() / moved.norm()).item() < 0.02 and moved.norm() > 0.05
+    assert set(opts[0].state[ours[0]]) == set(opts[1].state[theirs[0]]) == {"momentum_buffer"}
 
 
 def test_muon_takes_the_hidden_matrices_and_orthogonalises_their_update():
