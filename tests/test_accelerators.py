@@ -31,6 +31,13 @@ def test_stablemax_is_a_distribution_and_its_loss_is_the_papers_formula():
     assert torch.softmax(big, -1)[0, 0].item() == 1.0
     stablemax_cross_entropy(big, torch.tensor([0])).backward()
     assert big.grad.abs().max() > 1e-3
+    # float32 logits are scored in float64, as by the authors: at a right logit of 1e9 the other classes' share
+    # (1.5 / 1e9) is absorbed in float32 (the loss would be exactly 0, the right logit's gradient 0)
+    huge = torch.tensor([[1e9, 0.0, -1.0]], requires_grad=True)
+    loss = stablemax_cross_entropy(huge, torch.tensor([0]))
+    assert loss.dtype == torch.float32 and loss.item() == pytest.approx(1.5e-9, rel=1e-3)
+    loss.backward()
+    assert huge.grad[0, 0] < 0
 
 
 def test_perpendicular_gradient_is_orthogonal_to_the_weights_and_keeps_its_norm():
