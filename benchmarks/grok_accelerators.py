@@ -7,8 +7,8 @@ Each accelerator is a set of overrides on the preset (its authors' defaults); ea
 through `mathlens grid` (one ordinary run per seed in OUT/ACCELERATOR/, so a re-run fills only what is
 missing). The JSON line gives, per accelerator: median, min and max steps and seconds to 99% over the seeds
 that got there, and the share of seeds that got there within --max-steps (and the same for steps to 95%, the
-level Grokfast reports). Never run it beside another
-training: the seconds are wall-clock training time on this machine.
+level Grokfast reports). Never run it beside another training: the seconds are wall-clock training time on
+this machine.
 """
 
 from __future__ import annotations
