@@ -32,9 +32,10 @@ def stablemax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 def stablemax_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean of -log StableMax(logits)[target]: logits (N, C), target (N,) class ids; a scalar of logits' dtype.
 
-    Computed in float64, as the authors' implementation does: in float32 the other classes' share of the sum is
-    absorbed once the right logit reaches ~1e8 (the loss is exactly 0 and its gradient on the right logit
-    vanishes), the very collapse StableMax is meant to put off."""
+    Computed in float64 whatever the logits' dtype, as the authors' implementation does (the full-batch trainer
+    passes float64 logits anyway): in float32 the other classes' share of the sum is absorbed once the right
+    logit reaches ~1e8 (the loss is exactly 0 and its gradient on the right logit vanishes), the very collapse
+    StableMax is meant to put off."""
     s = stablemax_s(logits.double())
     log_p = torch.log(s.gather(-1, target[:, None])[:, 0]) - torch.log(s.sum(-1))
     return -log_p.mean().to(logits.dtype)
