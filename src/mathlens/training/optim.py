@@ -24,11 +24,11 @@ def make_optimizer(model, t):
     decay = [p for _, p in rest if p.dim() >= 2]
     no_decay = [p for _, p in rest if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = torch.cuda.is_available() and next(model.parameters()).is_cuda
-    adamw = torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=fused or None)
+    on_cuda = next(model.parameters()).is_cuda
+    adamw = torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=on_cuda or None)
     if not hidden:
         return adamw
-    on_cuda = next(model.parameters()).is_cuda  # native bf16 there: torch's own Muon; elsewhere the float32 one
+    # native bf16 on CUDA: torch's own Muon there; elsewhere the same update in float32
     muon = (torch.optim.Muon if on_cuda else Float32Muon)(hidden, lr=t.muon_lr, weight_decay=t.weight_decay)
     muon.param_groups[0]["lr_scale"] = t.muon_lr / t.lr if t.lr else 0.0
     return Hybrid(muon, adamw)
