@@ -27,6 +27,20 @@ def records(run_dir, kind):
     return [r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
 
 
+@pytest.mark.parametrize("init, embed_std, w_q_std", [("gpt", 0.02, 0.02), ("nanda", 64 ** -0.5, 64 ** -0.5),
+                                                       ("torch", 1.0, (3 * 64) ** -0.5)])
+def test_each_init_gives_its_scale(init, embed_std, w_q_std):
+    # torch: nn.Embedding is N(0, 1) and nn.Linear uniform in +-1/sqrt(fan-in), whose std is 1/sqrt(3 fan-in):
+    # Grokfast's baseline starts from these, 50x the gpt scale on the embeddings
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="decoder", layers=1, d_model=64, n_heads=4, d_ff=128, init=init)
+    model = Decoder(cfg, vocab_size=400, n_ctx=3, n_out=97)
+    w_q, b_q = model.blocks[0].attn.W_q.weight, model.blocks[0].attn.W_q.bias
+    assert model.embed.weight.std().item() == pytest.approx(embed_std, rel=0.05)
+    assert w_q.std().item() == pytest.approx(w_q_std, rel=0.05)
+    assert (b_q.abs().max().item() > 0) == (init == "torch")  # torch draws biases too; the others zero them
+
+
 @pytest.mark.parametrize("layernorm, bias, positions", [(False, False, "learned"), (True, True, "none")])
 def test_last_position_only_gives_the_logits_and_gradients_of_the_full_pass(layernorm, bias, positions):
     torch.manual_seed(0)

@@ -66,8 +66,10 @@ class ModelConfig:
                           choices=["relu", "gelu", "gelu_tanh"])
     unembed_bias: bool = opt(False, "decoder: a bias on the unembedding (imported models: -1e4 on the preset's "
                                     "tokens the model's own vocabulary lacks, so that it never writes them)")
-    init: str = opt("gpt", "initial weights: gpt (normal, std 0.02) or nanda (normal, std 1/sqrt(fan-in), "
-                           "Nanda et al.'s grokking model)", choices=["gpt", "nanda"])
+    init: str = opt("gpt", "decoder's initial weights: gpt (normal, std 0.02), nanda (normal, std 1/sqrt(fan-in), "
+                           "Nanda et al.'s grokking model) or torch (each torch module's own default: embeddings "
+                           "normal with std 1, linear layers uniform in +-1/sqrt(fan-in), as in Grokfast's code)",
+                    choices=["gpt", "nanda", "torch"])
 
 
 @dataclass
