@@ -90,6 +90,26 @@ def test_muon_takes_the_hidden_matrices_and_orthogonalises_their_update():
     assert sv.max() / sv.min() < 3 and 100 * 0.99 < torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min()
 
 
+def test_adam_decay_is_l2_on_the_gradient_where_adamw_decouples_it():
+    # Grokfast's code uses torch's Adam: its decay passes through Adam's normalisation, so with no loss gradient
+    # every decayed weight moves by about lr per step; AdamW's decoupled decay moves it by lr * wd * w
+    steps = {}
+    for name in ("adam", "adamw"):
+        cfg = resolve("grok/add-p97", [*TINY_GROK, f"optim.optimizer=\"{name}\"", "optim.weight_decay=0.01"])
+        torch.manual_seed(0)
+        model = Decoder(cfg.model, 13, 3, 11)
+        opt = make_optimizer(model, cfg.optim)
+        w = model.embed.weight
+        before = w.detach().clone()
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        opt.step()
+        steps[name] = (before - w.detach()) / before.sign()  # how far each weight moved towards 0
+    lr = cfg.optim.lr
+    torch.testing.assert_close(steps["adam"], torch.full_like(steps["adam"], lr), rtol=1e-3, atol=0)
+    torch.testing.assert_close(steps["adamw"], lr * 0.01 * before.abs(), rtol=0, atol=1e-7)  # float32 rounding
+
+
 @pytest.mark.parametrize("accelerator", [["optim.optimizer=\"muon\""], ["optim.loss=\"stablemax\""],
                                          ["optim.perp_grad=true", "optim.weight_decay=0"],
                                          ["optim.grokfast=\"ema\"", "train.minibatch=40"]])
@@ -116,4 +136,4 @@ def test_unsupported_combinations_are_one_line(capsys):
     with pytest.raises(UserError, match=r"optim.perp_grad: ⊥Grad projects AdamW's gradients"):
         resolve("grok/add-p97", ["optim.perp_grad=true", "optim.optimizer=\"muon\""])
     assert main(["train", "grok/add-p97", "--set", "optim.optimizer=\"sgd\"", "--out", "runs/x"]) == 2
-    assert "optim.optimizer: 'sgd' is not allowed; choose from adamw, muon" in capsys.readouterr().err
+    assert "optim.optimizer: 'sgd' is not allowed; choose from adamw, adam, muon" in capsys.readouterr().err

@@ -129,9 +129,11 @@ class OptimConfig:
     warmup: int = opt(1000, "linear warm-up steps", min=0)
     schedule: str = opt("cosine", "decay after warm-up", choices=["cosine", "inverse_sqrt", "constant"])
     clip: float = opt(5.0, "gradient norm clipping; 0 disables", min=0.0)
-    optimizer: str = opt("adamw", "adamw, or muon: torch's Muon (orthogonalised momentum) for the hidden matrices "
-                                  "(attention, MLP) and AdamW for embeddings, unembedding, biases and norms",
-                         choices=["adamw", "muon"])
+    optimizer: str = opt("adamw", "adamw; adam (torch's Adam: weight decay added to the gradient, L2, as in "
+                                  "Grokfast's code, not AdamW's decoupled decay); or muon: torch's Muon "
+                                  "(orthogonalised momentum) for the hidden matrices (attention, MLP) and AdamW for "
+                                  "embeddings, unembedding, biases and norms",
+                         choices=["adamw", "adam", "muon"])
     muon_lr: float = opt(0.02, "muon: learning rate of the hidden matrices (the schedule scales it as optim.lr)",
                          min=0.0, max=10.0)
     loss: str = opt("cross_entropy", "full-batch tasks: cross_entropy, or stablemax (StableMax cross-entropy, "
@@ -139,7 +141,8 @@ class OptimConfig:
                     choices=["cross_entropy", "stablemax"])
     perp_grad: bool = opt(False, "full-batch tasks: the perpendicular gradient (Prieto et al.'s ⊥Grad): each "
                                  "gradient loses its component along its weights, rescaled to its norm")
-    weight_decay: float = opt(0.0, "AdamW weight decay", min=0.0)
+    weight_decay: float = opt(0.0, "weight decay of the matrices (decoupled with adamw and muon, L2 with adam)",
+                              min=0.0)
     beta1: float = opt(0.9, "AdamW beta1", min=0.0, max=1.0)
     beta2: float = opt(0.999, "AdamW beta2", min=0.0, max=1.0)
     grokfast: str = opt("none", "gradient filter of Grokfast (arXiv 2405.20233): ma (moving average; the one "

@@ -11,7 +11,8 @@ EMBEDDINGS = ("embed", "pos", "unembed")  # matrices Muon leaves to AdamW (as it
 
 
 def make_optimizer(model, t):
-    """AdamW; weight decay only on matrices (not on biases, norms), as is usual for transformers. With
+    """AdamW (or Adam with L2 decay: ``optim.optimizer = "adam"``); weight decay only on matrices (not on
+    biases, norms), as is usual for transformers. With
     ``optim.optimizer = "muon"``, torch's Muon (momentum orthogonalised by Newton-Schulz; off CUDA the same
     update in float32, :class:`Float32Muon`) takes the hidden matrices (attention and MLP weights) at
     ``optim.muon_lr``, and AdamW the rest."""
@@ -25,7 +26,8 @@ def make_optimizer(model, t):
     no_decay = [p for _, p in rest if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     on_cuda = next(model.parameters()).is_cuda
-    adamw = torch.optim.AdamW(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=on_cuda or None)
+    adam = torch.optim.Adam if t.optimizer == "adam" else torch.optim.AdamW  # Adam: decay is L2 on the gradient
+    adamw = adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=on_cuda or None)
     if not hidden:
         return adamw
     # native bf16 on CUDA: torch's own Muon there; elsewhere the same update in float32
