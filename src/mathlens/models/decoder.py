@@ -61,9 +61,8 @@ class Decoder(nn.Module):
         self.unembed = nn.Linear(d, n_out, bias=cfg.unembed_bias)
         self.drop = nn.Dropout(cfg.dropout)
         self.hook_embed, self.hook_pos_embed, self.hook_resid_final = HookPoint(), HookPoint(), HookPoint()
-        for name, param in self.named_parameters():
-            if cfg.init == "torch":  # keep each module's own initialisation (Grokfast's code does)
-                break
+        # torch: keep each module's own initialisation (Grokfast's code does)
+        for name, param in self.named_parameters() if cfg.init != "torch" else ():
             if name.endswith("bias"):  # (the unembedding's too: imported models set theirs)
                 nn.init.zeros_(param)
             elif param.dim() >= 2:  # Nanda et al.: normal with std 1/sqrt(d_model) (1/sqrt(n_out) unembedding)

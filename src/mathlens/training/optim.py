@@ -12,10 +12,9 @@ EMBEDDINGS = ("embed", "pos", "unembed")  # matrices Muon leaves to AdamW (as it
 
 def make_optimizer(model, t):
     """AdamW (or Adam with L2 decay: ``optim.optimizer = "adam"``); weight decay only on matrices (not on
-    biases, norms), as is usual for transformers. With
-    ``optim.optimizer = "muon"``, torch's Muon (momentum orthogonalised by Newton-Schulz; off CUDA the same
-    update in float32, :class:`Float32Muon`) takes the hidden matrices (attention and MLP weights) at
-    ``optim.muon_lr``, and AdamW the rest."""
+    biases, norms), as is usual for transformers. With ``optim.optimizer = "muon"``, torch's Muon (momentum
+    orthogonalised by Newton-Schulz; off CUDA the same update in float32, :class:`Float32Muon`) takes the hidden
+    matrices (attention and MLP weights) at ``optim.muon_lr``, and AdamW the rest."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     hidden = [p for n, p in trainable if p.dim() == 2 and n.split(".")[0] not in EMBEDDINGS]
     if t.optimizer == "muon":
@@ -26,14 +25,14 @@ def make_optimizer(model, t):
     no_decay = [p for _, p in rest if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     on_cuda = next(model.parameters()).is_cuda
-    adam = torch.optim.Adam if t.optimizer == "adam" else torch.optim.AdamW  # Adam: decay is L2 on the gradient
-    adamw = adam(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=on_cuda or None)
+    adam_class = torch.optim.Adam if t.optimizer == "adam" else torch.optim.AdamW  # Adam: decay is L2 on the grad
+    adam = adam_class(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=on_cuda or None)
     if not hidden:
-        return adamw
+        return adam
     # native bf16 on CUDA: torch's own Muon there; elsewhere the same update in float32
     muon = (torch.optim.Muon if on_cuda else Float32Muon)(hidden, lr=t.muon_lr, weight_decay=t.weight_decay)
     muon.param_groups[0]["lr_scale"] = t.muon_lr / t.lr if t.lr else 0.0
-    return Hybrid(muon, adamw)
+    return Hybrid(muon, adam)
 
 
 class Float32Muon(torch.optim.Muon):
