@@ -29,15 +29,18 @@ def _first_step(evals: pd.DataFrame, col: str, level: float, at: str = "step"):
     return int(value) if at == "step" else round(float(value), 2)
 
 
-def summary(metrics: pd.DataFrame, level: float = 0.99) -> dict:
-    """Steps to train and test accuracy >= ``level`` (None: not reached), final accuracies and measures."""
+def summary(metrics: pd.DataFrame, levels: tuple[float, ...] = (0.99,)) -> dict:
+    """Steps to train and test accuracy >= each of ``levels`` (None: not reached; keys such as
+    ``steps_to_test_99``), final accuracies and measures."""
     if "kind" not in metrics:
         return {}
     evals, measures = of_kind(metrics, "eval"), of_kind(metrics, "measure")
-    out = {"steps": int(evals["step"].iloc[-1]) if len(evals) else 0,
-           f"steps_to_train_{round(level * 100)}": _first_step(evals, "train_acc", level),
-           f"steps_to_test_{round(level * 100)}": _first_step(evals, "test_acc", level),
-           f"seconds_to_test_{round(level * 100)}": _first_step(evals, "test_acc", level, at="time")}
+    out = {"steps": int(evals["step"].iloc[-1]) if len(evals) else 0}
+    for level in levels:
+        pct = round(level * 100)
+        out.update({f"steps_to_train_{pct}": _first_step(evals, "train_acc", level),
+                    f"steps_to_test_{pct}": _first_step(evals, "test_acc", level),
+                    f"seconds_to_test_{pct}": _first_step(evals, "test_acc", level, at="time")})
     if len(evals):
         last = evals.iloc[-1]
         out.update(train_acc=float(last["train_acc"]), test_acc=float(last["test_acc"]),
@@ -78,7 +81,7 @@ def chosen_steps(metrics: pd.DataFrame, level: float = 0.99) -> dict[str, int]:
     measured = metrics.loc[metrics["kind"] == "measure", "step"].to_numpy() if "kind" in metrics else []
     if not len(measured):
         return {}
-    s = summary(metrics, level)
+    s = summary(metrics, (level,))
     wanted = {"start": 0, f"train {level:.0%}": s.get(f"steps_to_train_{round(level * 100)}"),
               f"test {level:.0%}": s.get(f"steps_to_test_{round(level * 100)}"), "end": int(measured[-1])}
     return {name: int(measured[min(np.searchsorted(measured, step), len(measured) - 1)])

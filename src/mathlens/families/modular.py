@@ -13,7 +13,7 @@ GRID_COLUMNS = ("steps_to_train_99", "steps_to_test_99", "seconds_to_test_99", "
 def grokking_row(metrics) -> dict:
     """A modular run's line in a grid table: steps to 99% (empty: never reached), final accuracies, measures;
     also steps to 95% test accuracy, the level Grokfast (Lee et al. 2024) reports."""
-    s = {**summary(metrics, level=0.95), **summary(metrics)}
+    s = summary(metrics, levels=(0.95, 0.99))
     row = {k: s.get(k) for k in GRID_COLUMNS}
     row.update({k: s[k] for k in ("mult_ffs", "mult_fcr") if k in s})
     row["grokked"] = s.get("steps_to_test_99") is not None
