@@ -6,13 +6,15 @@ import pandas as pd
 import pytest
 import torch
 
+from mathlens.analysis.grokking import grid_activations
 from mathlens.cli import main
 from mathlens.config import ModelConfig
 from mathlens.families.modular import grokking_row
 from mathlens.grid import grid_values
 from mathlens.models import Decoder
+from mathlens.models.cache import capture
 from mathlens.run import load_run
-from mathlens.tasks.modular import MIXTURES, PAPER_FORMULAS
+from mathlens.tasks.modular import MIXTURES, PAPER_FORMULAS, get_task
 from mathlens.training import checkpoint
 
 TINY_GROK = ["task.p=11", "model.d_model=16", "model.n_heads=2", "model.d_ff=32", "train.max_steps=40",
@@ -69,6 +71,21 @@ def test_two_layer_decoder_last_only_matches_too():
     model = Decoder(ModelConfig(arch="decoder", layers=2, d_model=32, n_heads=4), vocab_size=20, n_ctx=6)
     tokens = torch.randint(0, 20, (8, 6))
     torch.testing.assert_close(model(tokens, last_only=True), model(tokens)[:, -1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["x op y", "x y op"])
+def test_attention_map_is_to_x_op_y_whatever_the_layout(layout):
+    task = get_task(p=7, formula="x+y", layout=layout)
+    torch.manual_seed(0)
+    model = Decoder(ModelConfig(arch="decoder", layers=1, d_model=16, n_heads=2, d_ff=32), task.vocab_size, 3, 7)
+    x, y = 2, 5  # row x * p + y of the grid
+    tokens = torch.as_tensor(task.tokens({"x": np.array([x]), "y": np.array([y]), "op": np.array([0])}))
+    with torch.no_grad(), capture(model, ["blocks.0.attn.hook_pattern"]) as seen:
+        model.eval()(tokens, last_only=True)
+    raw = seen["blocks.0.attn.hook_pattern"][0, :, -1]  # (heads, positions) in the layout's order
+    pattern = grid_activations(model, task)["pattern"][x, y]  # (heads, 3): to x, op, y
+    for key, part in enumerate(("x", "op", "y")):
+        np.testing.assert_allclose(pattern[:, key], raw[:, task.positions.index(part)].numpy(), atol=1e-6)
 
 
 def test_full_batch_run_writes_evaluations_measures_and_a_checkpoint():

@@ -108,6 +108,18 @@ def test_mixture_has_one_op_token_per_operation_and_residue_operands_only():
     np.testing.assert_array_equal(d["answer"][sub], (d["x"][sub] - d["y"][sub]) % P)
 
 
+def test_nanda_layout_puts_the_op_token_last_and_keeps_examples_and_split():
+    furuta, nanda = get("modular", p=P, formula="add+sub"), get("modular", p=P, formula="add+sub", layout="x y op")
+    d = furuta.dataset()
+    np.testing.assert_array_equal(nanda.tokens(d), furuta.tokens(d)[:, [0, 2, 1]])
+    assert nanda.positions == ("x", "y", "op") and set(np.unique(nanda.tokens(d)[:, 2])) == {P, P + 1}
+    rng = np.random.default_rng
+    for a, b in zip(nanda.split(len(d["answer"]), rng(0)), furuta.split(len(d["answer"]), rng(0))):
+        np.testing.assert_array_equal(a, b)  # only the token order differs
+    with pytest.raises(UserError, match="task.layout: .*x op y.*x y op"):
+        resolve("grok/add-p97", ["task.layout='y x op'"])
+
+
 def test_multiplicative_basis_applies_to_products_only():
     assert get("modular", p=P, formula="x*y").multiplicative
     assert get("modular", p=P, formula="x/y").multiplicative

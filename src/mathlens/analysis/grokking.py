@@ -63,16 +63,18 @@ def summary(metrics: pd.DataFrame, levels: tuple[float, ...] = (0.99,)) -> dict:
 @torch.inference_mode()
 def grid_activations(model, task, op: int = 0) -> dict[str, np.ndarray]:
     """For every (x, y) with operation ``op``: logits (p, p, p), MLP neurons at the last position
-    (p, p, d_ff) and the last position's attention pattern (p, p, heads, 3)."""
+    (p, p, d_ff) and the last position's attention pattern (p, p, heads, 3) to x, op and y, in that order
+    whatever the task's token layout."""
     p = task.p
     x, y = np.divmod(np.arange(p * p), p)
-    tokens = torch.as_tensor(np.stack([x, np.full_like(x, p + op), y], axis=1))
+    tokens = torch.as_tensor(task.tokens({"x": x, "y": y, "op": np.full_like(x, op)}))
     neurons, pattern = "blocks.0.mlp.hook_post", "blocks.0.attn.hook_pattern"
+    keys = [task.positions.index(part) for part in ("x", "op", "y")]
     with capture(model, [neurons, pattern]) as seen:
         logits = model.eval()(tokens, last_only=True)
     return {"logits": logits.reshape(p, p, -1).numpy(),
             "neurons": seen[neurons].reshape(p, p, -1).numpy(),
-            "pattern": seen[pattern][:, :, -1, :].reshape(p, p, *seen[pattern].shape[1:2], -1).numpy()}
+            "pattern": seen[pattern][:, :, -1, keys].reshape(p, p, *seen[pattern].shape[1:2], -1).numpy()}
 
 
 def chosen_steps(metrics: pd.DataFrame, level: float = 0.99) -> dict[str, int]:

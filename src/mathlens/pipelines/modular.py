@@ -44,7 +44,7 @@ class ModularPipeline:
         return self.task.dataset()
 
     def tokens(self) -> np.ndarray:
-        """(N, 3) token ids [x, op, y] of every example."""
+        """(N, 3) token ids of every example, in the task's layout ([x, op, y] or [x, y, op])."""
         return self.task.tokens(self.data)
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:

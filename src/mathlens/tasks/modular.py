@@ -1,11 +1,12 @@
 """Modular arithmetic: (x op y) mod p over all ordered pairs of residues, the grokking task (PAPERS.md, part 4).
 
-The model reads ``[x, op, y]`` (token ids: residues are 0..p-1, the operation tokens follow) and answers at the
-last position with one of the p residues. The dataset is finite, so it is listed whole and split into train
-and test by a seeded fraction over the examples (pairs of residues only; the special tokens are never
-operands). ``formula`` is one polynomial in x and y (``x^2+xy+y^2``), a name (``add``, ``sub``, ``mul``,
-``div``), a mixture (``add+sub``, ``add+mul``, ``add+sub+mul``: the op token tells which), or several formulas
-separated by ``;``. Division skips y = 0 mod p.
+The model reads ``[x, op, y]`` (token ids: residues are 0..p-1, the operation tokens follow; Furuta et al.'s
+order) or, with ``layout = "x y op"``, ``[x, y, op]`` (Nanda et al.'s ``[x, y, =]``: the op token is the ``=``),
+and answers at the last position with one of the p residues. The dataset is finite, so it is listed whole
+and split into train and test by a seeded fraction over the examples (pairs of residues only; the special
+tokens are never operands). ``formula`` is one polynomial in x and y (``x^2+xy+y^2``), a name (``add``,
+``sub``, ``mul``, ``div``), a mixture (``add+sub``, ``add+mul``, ``add+sub+mul``: the op token tells which), or
+several formulas separated by ``;``. Division skips y = 0 mod p.
 
 >>> t = get_task(p=7, formula="x/y")
 >>> d = t.dataset(); len(d["answer"])          # 7 * 6 pairs: y = 0 is excluded
@@ -32,6 +33,8 @@ PAPER_FORMULAS = [
     "x^3+xy", "x^3+xy^2+y", "(x+y)^3", "(x-y)^3", "(x+y)^4", "(x-y)^4",
 ]
 OP_SYMBOL = {"x+y": "+", "x-y": "-", "x*y": "*", "x/y": "/"}
+# Token order of each layout; the last position is where the answer is read.
+LAYOUTS = {"x op y": ("x", "op", "y"), "x y op": ("x", "y", "op")}
 
 
 def is_prime(n: int) -> bool:
@@ -54,6 +57,8 @@ class ModularOptions(TaskOptions):
                               "add+sub+mul, or formulas separated by ';'")
     frac: float = opt(0.3, "fraction of the examples used for training; the rest is the test split",
                       min=0.0, max=1.0)
+    layout: str = opt("x op y", "token order: x op y (Furuta et al.) or x y op (Nanda et al.'s [x, y, =]: the "
+                                "answer is read at the op token)", choices=tuple(LAYOUTS))
 
     def validate(self, prefix: str) -> None:
         formulas = formulas_of(self.formula, f"{prefix}.formula")
@@ -123,9 +128,15 @@ class ModularArithmetic(Task):
         n_train = min(max(1, round(self.options.frac * n)), n - 1)
         return np.sort(order[:n_train]), np.sort(order[n_train:])
 
+    @property
+    def positions(self) -> tuple[str, ...]:
+        """What each input position holds, in order: ("x", "op", "y") or ("x", "y", "op")."""
+        return LAYOUTS[self.options.layout]
+
     def tokens(self, problems: Problems) -> np.ndarray:
-        """(n, 3) token ids ``[x, op, y]``."""
-        return np.stack([problems["x"], self.p + problems["op"], problems["y"]], axis=1)
+        """(n, 3) token ids in the order of ``layout``: ``[x, op, y]`` or ``[x, y, op]``."""
+        ids = {"x": problems["x"], "y": problems["y"], "op": self.p + problems["op"]}
+        return np.stack([ids[part] for part in self.positions], axis=1)
 
     def sample(self, n: int, rng: np.random.Generator) -> Problems:
         data = self.dataset()
