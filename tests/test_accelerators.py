@@ -14,7 +14,7 @@ from mathlens.config import resolve
 from mathlens.errors import UserError
 from mathlens.models import Decoder
 from mathlens.training import checkpoint
-from mathlens.training.optim import Float32Muon, Hybrid, make_optimizer
+from mathlens.training.optim import Hybrid, Muon, make_optimizer, orthogonalise
 from mathlens.training.stability import perpendicular_, stablemax, stablemax_cross_entropy
 
 
@@ -50,12 +50,12 @@ def test_perpendicular_gradient_is_orthogonal_to_the_weights_and_keeps_its_norm(
     assert w.grad.norm().item() == pytest.approx(norm, rel=1e-6)
 
 
-def test_float32_muon_makes_torchs_update_up_to_bf16_rounding():
+def test_our_muon_makes_torchs_update_up_to_bf16_rounding():
     torch.manual_seed(0)
     start = [torch.randn(64, 16), torch.randn(16, 48)]  # tall and wide: both of Newton-Schulz's orientations
     ours = [w.clone().requires_grad_() for w in start]
     theirs = [w.clone().requires_grad_() for w in start]
-    opts = [Float32Muon(ours, lr=0.02, weight_decay=0.1), torch.optim.Muon(theirs, lr=0.02, weight_decay=0.1)]
+    opts = [Muon(ours, lr=0.02, weight_decay=0.1), torch.optim.Muon(theirs, lr=0.02, weight_decay=0.1)]
     for _ in range(3):  # momentum and Nesterov over several steps
         grads = [torch.randn_like(w) for w in start]
         for params, opt in zip((ours, theirs), opts):
@@ -88,6 +88,34 @@ def test_muon_takes_the_hidden_matrices_and_orthogonalises_their_update():
     opt.step()
     sv = torch.linalg.svdvals((w.detach() - before) / 0.02)  # Newton-Schulz: every direction about the same step
     assert sv.max() / sv.min() < 3 and 100 * 0.99 < torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min()
+
+
+def test_muon_orthogonalises_the_fused_key_value_matrix_part_by_part():
+    # V's gradient 100x K's: orthogonalised as one block, K's half of the update would be ~100x smaller than
+    # V's (median singular value ~0.01); part by part each half is about orthogonal (singular values ~1)
+    cfg = resolve("grok/add-p97", [*TINY_GROK, "optim.optimizer=\"muon\"", "optim.weight_decay=0"])
+    torch.manual_seed(0)
+    model = Decoder(cfg.model, 13, 3, 11)
+    opt = make_optimizer(model, cfg.optim)
+    w = model.blocks[0].attn.W_kv.weight
+    d = w.shape[1]
+    g = torch.cat([torch.randn(d, d), 100 * torch.randn(d, d)])
+    before = w.detach().clone()
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    w.grad = g.clone()
+    opt.step()
+    group = opt.parts[0].param_groups[0]
+    newton_schulz = (group["ns_coefficients"], group["ns_steps"], group["eps"])
+    moved = (w.detach() - before) / -group["lr"]
+    for half, grad in zip(moved.chunk(2), g.chunk(2)):  # Nesterov's first step: a multiple of the gradient
+        assert torch.linalg.svdvals(half).median() > 0.5
+        # the half's own Newton-Schulz, nothing else; 1e-3 allows for float32 rounding (of the gradient's
+        # multiple and of the matmuls, in any order) grown by five iterations, where the joint update is O(1) off
+        ref = orthogonalise(grad, *newton_schulz)
+        assert ((half - ref).norm() / ref.norm()).item() < 1e-3
+    joint = orthogonalise(g, *newton_schulz)  # what one block would have given K: nearly nothing
+    assert torch.linalg.svdvals(joint[:d]).median() < 0.05
 
 
 def test_adam_decay_is_l2_on_the_gradient_where_adamw_decouples_it():

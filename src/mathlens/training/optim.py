@@ -8,15 +8,21 @@ import math
 import torch
 
 EMBEDDINGS = ("embed", "pos", "unembed")  # matrices Muon leaves to AdamW (as its authors do)
+# Fused matrices: parameter name ending -> how many matrices are stacked along its rows. Muon orthogonalises each
+# part on its own, as its reference implementation splits a fused QKV: orthogonalised as one block, the part with
+# the larger gradient takes nearly all of the update (K's share of W_kv when V's gradient is larger).
+FUSED = {"W_kv.weight": 2}  # models/layers.py: keys then values
 
 
 def make_optimizer(model, t):
     """AdamW (or Adam with L2 decay: ``optim.optimizer = "adam"``); weight decay only on matrices (not on
     biases, norms), as is usual for transformers. With ``optim.optimizer = "muon"``, torch's Muon (momentum
     orthogonalised by Newton-Schulz; off CUDA the same update in float32, :class:`Float32Muon`) takes the hidden
-    matrices (attention and MLP weights) at ``optim.muon_lr``, and AdamW the rest."""
+    matrices (attention and MLP weights) at ``optim.muon_lr``, and AdamW the rest. Fused matrices (:data:`FUSED`)
+    are orthogonalised part by part."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     hidden = [p for n, p in trainable if p.dim() == 2 and n.split(".")[0] not in EMBEDDINGS]
+    parts = {p: k for n, p in trainable for end, k in FUSED.items() if n.endswith(end)}
     if t.optimizer == "muon":
         rest = [(n, p) for n, p in trainable if not any(p is h for h in hidden)]
     else:
@@ -29,20 +35,31 @@ def make_optimizer(model, t):
     adam = adam_class(groups, lr=t.lr, betas=(t.beta1, t.beta2), fused=on_cuda or None)
     if not hidden:
         return adam
-    # native bf16 on CUDA: torch's own Muon there; elsewhere the same update in float32
-    muon = (torch.optim.Muon if on_cuda else Float32Muon)(hidden, lr=t.muon_lr, weight_decay=t.weight_decay)
+    # Newton-Schulz in bf16 on CUDA, as torch's Muon; elsewhere in float32 (see Muon)
+    muon = Muon(hidden, lr=t.muon_lr, weight_decay=t.weight_decay, parts={p: parts[p] for p in hidden if p in parts},
+                ns_dtype=torch.bfloat16 if on_cuda else torch.float32)
     muon.param_groups[0]["lr_scale"] = t.muon_lr / t.lr if t.lr else 0.0
     return Hybrid(muon, adam)
 
 
-class Float32Muon(torch.optim.Muon):
-    """torch's Muon with its Newton-Schulz iteration in float32 instead of bfloat16: the same update up to bf16
-    rounding, with torch's state (``momentum_buffer``) and groups, so checkpoints move between the two.
+class Muon(torch.optim.Muon):
+    """torch's Muon, with two changes; torch's state (``momentum_buffer``) and groups, so checkpoints move
+    between the two.
 
-    Why: CPUs without native bf16 matmuls run torch's iteration 10-18x slower than float32 (a 512x128 matrix:
-    123 ms against 7 ms on the 2-core host of 2026-12-07), which made a one-layer grokking step 7x slower with
-    Muon than with AdamW. Only torch's default learning-rate adjustment ("original") is supported.
+    - ``parts``: parameter -> number of matrices stacked along its rows (a fused key/value matrix: 2). Each part
+      is orthogonalised, and its step scaled for its shape, on its own, as Muon's reference implementation does
+      for fused QKV; torch's Muon orthogonalises the whole block.
+    - ``ns_dtype``: the dtype of the Newton-Schulz iteration (torch's: bfloat16). float32 off CUDA: CPUs without
+      native bf16 matmuls run torch's iteration 10-18x slower than float32 (a 512x128 matrix: 123 ms against
+      7 ms on the 2-core host of 2026-12-07), which made a one-layer grokking step 7x slower with Muon than with
+      AdamW. Without parts the update is torch's up to bf16 rounding.
+
+    Only torch's default learning-rate adjustment ("original") is supported.
     """
+
+    def __init__(self, params, *args, parts: dict | None = None, ns_dtype=torch.float32, **kwargs):
+        super().__init__(params, *args, **kwargs)
+        self.parts, self.ns_dtype = parts or {}, ns_dtype
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -63,9 +80,11 @@ class Float32Muon(torch.optim.Muon):
                 buf = state["momentum_buffer"]
                 buf.lerp_(p.grad, 1 - momentum)
                 update = p.grad.lerp(buf, momentum) if group["nesterov"] else buf
-                update = orthogonalise(update.float(), group["ns_coefficients"], group["ns_steps"], group["eps"])
                 p.mul_(1 - lr * group["weight_decay"])
-                p.add_(update.to(p.dtype), alpha=-lr * math.sqrt(max(1.0, p.shape[0] / p.shape[1])))
+                for part, grad in zip(p.chunk(self.parts.get(p, 1)), update.chunk(self.parts.get(p, 1))):
+                    step = orthogonalise(grad.to(self.ns_dtype), group["ns_coefficients"], group["ns_steps"],
+                                         group["eps"])
+                    part.add_(step.to(p.dtype), alpha=-lr * math.sqrt(max(1.0, part.shape[0] / part.shape[1])))
         return loss
 
 
