@@ -3,6 +3,7 @@ disk."""
 
 import errno
 import json
+import math
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import TINY, set_args
 
 from mathlens import lock
@@ -19,10 +21,36 @@ from mathlens.cli import main
 from mathlens.errors import UserError
 from mathlens.run import Run, of_kind
 from mathlens.training import checkpoint
+from mathlens.training.trainer import Trainer
 
-# lr 10 reached after a 20-step warm-up: checkpoints at steps 5, 10, ... then a non-finite gradient near step 28
-NAN_RUN = TINY + ["optim.lr=10", "optim.clip=0", "optim.warmup=20", "train.max_examples=6400", "train.eval_every=160",
-                  "train.log_every=1"]
+# checkpoints every 5 steps (eval_every 160 / batch 32), a train record every step
+NAN_RUN = TINY + ["train.max_examples=6400", "train.eval_every=160", "train.log_every=1"]
+BAD_STEP = 28  # the first optimiser step (1-based) whose loss or gradient the tests make non-finite
+
+
+def inject_non_finite(monkeypatch, where: str, from_step: int = BAD_STEP):
+    """From step ``from_step`` on, every step's loss (``where="loss"``) or one weight's gradient
+    (``where="grad"``) is NaN: the fault is made to happen, whatever a processor's rounding would have done.
+    The fault stays for the rest of the test (a resumed run meets it again)."""
+    real_step = Trainer.train_step
+
+    def faulty_step(self, arrays, *args, **kwargs):
+        if self.step + 1 < from_step:
+            return real_step(self, arrays, *args, **kwargs)
+        if where == "loss":
+            real_loss = self.pipe.loss
+            self.pipe.loss = lambda *a, **k: real_loss(*a, **k)._replace(total=real_loss(*a, **k).total * math.nan)
+            try:
+                return real_step(self, arrays, *args, **kwargs)
+            finally:
+                del self.pipe.loss  # the instance attribute goes: the class's loss again
+        hook = next(self.model.parameters()).register_hook(lambda g: g * math.nan)
+        try:
+            return real_step(self, arrays, *args, **kwargs)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(Trainer, "train_step", faulty_step)
 
 
 def strict_records(path: Path) -> list[dict]:
@@ -35,33 +63,65 @@ def strict_records(path: Path) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------------- divergence
 
-def test_a_diverging_run_stops_with_exit_code_3_and_keeps_the_last_good_checkpoint(capsys):
+def test_a_diverging_run_stops_with_exit_code_3_and_keeps_the_last_good_checkpoint(monkeypatch, capsys):
+    inject_non_finite(monkeypatch, "loss")
     code = main(["train", "quickstart", "--out", "runs/nan", "--quiet", *set_args(NAN_RUN)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3
-    assert len(err) == 1 and "training diverged at step" in err[0] and "optim.lr" in err[0]
-    bad_step = int(err[0].split("at step ")[1].split(":")[0])
-    saved = int(err[0].split("the checkpoint of step ")[1].split(" ")[0])
+    assert len(err) == 1 and f"training diverged at step {BAD_STEP}: loss nan" in err[0] and "optim.lr" in err[0]
+    assert "the checkpoint of step 25 is kept" in err[0]  # the last checkpoint before the bad step
     meta, _ = checkpoint.load(Path("runs/nan/checkpoint.safetensors"), Run("runs/nan").pipe.build_model())
-    assert meta["step"] == saved < bad_step  # nothing was saved at or after the bad step
+    assert meta["step"] == 25  # nothing was saved at or after the bad step
     tensors, _ = checkpoint.read(Path("runs/nan/checkpoint.safetensors"))
     assert all(bool(t.isfinite().all()) for t in tensors.values())  # the last good model
     records = strict_records(Path("runs/nan/metrics.jsonl"))  # jq-readable to the last line
-    assert max(r["step"] for r in records) < bad_step
+    assert max(r["step"] for r in records) == BAD_STEP - 1  # nothing of the bad step (resume drops 26-27)
     # what the line suggests can be done on resume: skipping bad steps (here they stay bad, so it stops again)
     code = main(["train", "runs/nan", "--quiet", "--set", "train.on_nan=\"skip\"", "--set", "train.nan_patience=2"])
-    assert code == 3 and "in 2 steps in a row" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 3 and f"at step {BAD_STEP + 1}: loss nan in 2 steps in a row" in err
 
 
-def test_skip_drops_bad_updates_counts_them_and_stops_after_patience(capsys):
+def test_skip_drops_bad_updates_counts_them_and_stops_after_patience(monkeypatch, capsys):
+    inject_non_finite(monkeypatch, "grad")
     args = NAN_RUN + ["train.on_nan=\"skip\"", "train.nan_patience=3"]
     code = main(["train", "quickstart", "--out", "runs/skip", "--quiet", *set_args(args)])
     err = capsys.readouterr().err
-    assert code == 3 and "in 3 steps in a row" in err
+    assert code == 3 and f"at step {BAD_STEP + 2}: gradient norm nan in 3 steps in a row" in err
     records = strict_records(Path("runs/skip/metrics.jsonl"))  # strict JSON: a skipped window's loss is null
-    train = [r for r in records if r["kind"] == "train"]
-    assert train and train[-1]["skipped"] == 2  # the third bad step in a row stops the run instead
-    assert [r["skipped"] for r in train] == sorted(r["skipped"] for r in train)
+    train = {r["step"]: r for r in records if r["kind"] == "train"}
+    assert [train[s]["skipped"] for s in (BAD_STEP - 1, BAD_STEP, BAD_STEP + 1)] == [0, 1, 2]
+    assert train[BAD_STEP]["loss"] is None and train[BAD_STEP - 1]["loss"] is not None
+    assert max(train) == BAD_STEP + 1  # the third bad step in a row stops the run instead of being skipped
+
+
+def test_a_skipped_step_leaves_the_weights_and_the_optimiser_as_they_were(monkeypatch):
+    """One bad step among good ones: the run goes on to the end, and the bad step changed nothing (not even
+    Adam's moments)."""
+    real_step, seen = Trainer.train_step, {}
+
+    def one_bad_step(self, arrays, *a, **k):
+        if self.step + 1 != BAD_STEP:
+            return real_step(self, arrays, *a, **k)
+        first = next(self.model.parameters())
+        seen["weights"] = [p.detach().clone() for p in self.model.parameters()]
+        seen["moments"] = {k: v.clone() for k, v in self.optimizer.state[first].items()}
+        hook = first.register_hook(lambda g: g * math.nan)
+        try:
+            out = real_step(self, arrays, *a, **k)
+        finally:
+            hook.remove()
+        seen["skipped"] = out[-1]
+        assert all(torch.equal(b, p) for b, p in zip(seen["weights"], self.model.parameters()))
+        assert all(torch.equal(v, self.optimizer.state[first][k]) for k, v in seen["moments"].items())
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", one_bad_step)
+    args = NAN_RUN + ["train.on_nan=\"skip\"", "train.max_examples=1280"]  # 40 steps
+    assert main(["train", "quickstart", "--out", "runs/once", "--quiet", *set_args(args)]) == 0
+    assert seen["skipped"] is True and set(seen["moments"]) == {"step", "exp_avg", "exp_avg_sq"}
+    train = [r for r in strict_records(Path("runs/once/metrics.jsonl")) if r["kind"] == "train"]
+    assert train[-1]["step"] == 40 and train[-1]["skipped"] == 1
 
 
 def test_metrics_stay_strict_json_when_a_value_is_not_finite(tmp_path):

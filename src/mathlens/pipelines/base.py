@@ -13,6 +13,14 @@ import numpy as np
 import torch
 
 
+def summed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Cross-entropy summed over (N, C) ``logits`` and (N,) ``target``, in float32 at least: bf16 logits (CUDA
+    autocast) are scored in float32, float64 ones (a float64 model) stay float64."""
+    if logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.float()
+    return torch.nn.functional.cross_entropy(logits, target, reduction="sum", **kwargs)
+
+
 class LossTerms(NamedTuple):
     """A batch's teacher-forced loss as sums, so that ranks holding parts of a batch add up to the whole batch.
 

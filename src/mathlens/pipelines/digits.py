@@ -14,13 +14,12 @@ import contextlib
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from ..distributed import gather_rows, shard_rows
 from ..encodings.digits import EOS, DigitFormat, answer_digits, digit_matches
 from ..errors import UserError
 from ..models import Decoder
-from .base import LossTerms
+from .base import LossTerms, summed_cross_entropy
 from .stream import build_test_set, training_set
 
 
@@ -87,7 +86,7 @@ class DigitPipeline:
         positions = self.positions(sig, training=True)
         logits = forward(tokens[:, :-1], positions=None if positions is None else positions[:, :-1])
         target, mask = tokens[:, 1:], answer[:, 1:]
-        total = F.cross_entropy(logits[mask].float(), target[mask], reduction="sum")
+        total = summed_cross_entropy(logits[mask], target[mask])
         with torch.no_grad():
             right = ((logits.argmax(-1) == target) | ~mask).all(1).sum()
         return LossTerms(total, mask.sum(), right, len(tokens))

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .. import encodings
 from ..encodings.sequence import MatrixCodec, Source, Vocabulary
 from ..errors import UserError
 from ..models import Seq2Seq
-from .base import LossTerms
+from .base import LossTerms, summed_cross_entropy
 from .scoring import score_matrices
 from .stream import build_test_set
 
@@ -90,8 +89,7 @@ class MatrixPipeline:
         tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
         logits = forward(src, tgt_in, *source)
         mask = tgt_out != self.vocab.pad_id
-        total = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=self.vocab.pad_id,
-                                reduction="sum")
+        total = summed_cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=self.vocab.pad_id)
         with torch.no_grad():
             right = ((logits.argmax(-1) == tgt_out) | ~mask).all(1).sum()
         return LossTerms(total, mask.sum(), right, len(src))

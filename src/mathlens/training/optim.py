@@ -17,7 +17,7 @@ FUSED = {"W_kv.weight": 2}  # models/layers.py: keys then values
 def make_optimizer(model, t):
     """AdamW (or Adam with L2 decay: ``optim.optimizer = "adam"``); weight decay only on matrices (not on
     biases, norms), as is usual for transformers. With ``optim.optimizer = "muon"``, torch's Muon (momentum
-    orthogonalised by Newton-Schulz; off CUDA the same update in float32, :class:`Float32Muon`) takes the hidden
+    orthogonalised by Newton-Schulz; off CUDA in float32: :class:`Muon`) takes the hidden
     matrices (attention and MLP weights) at ``optim.muon_lr``, and AdamW the rest. Fused matrices (:data:`FUSED`)
     are orthogonalised part by part."""
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
