@@ -78,9 +78,10 @@ class TrainConfig:
     batch_size: int = opt(64, "examples per optimiser step", min=1, max=1 << 20)
     dataset_size: int = opt(0, "0: fresh problems for every batch; N: a fixed training set of N problems", min=0)
     repeat_size: int = opt(0, "two-set training (Charton & Kempe, arXiv 2410.07041): a fixed set of N problems "
-                              "that supplies repeat_frac of every batch, the rest fresh; 0: off", min=0)
-    repeat_frac: float = opt(0.0, "two-set training: the share of every batch drawn from the repeated set",
-                             min=0.0, max=1.0)
+                              "from which each example is drawn with probability repeat_frac, the others fresh; "
+                              "0: off", min=0)
+    repeat_frac: float = opt(0.0, "two-set training: the probability that an example is drawn from the repeated "
+                                  "set (so its share of all examples, whatever the batch size)", min=0.0, max=1.0)
     on_nan: str = opt("stop", "a non-finite loss or gradient norm: stop (exit code 3; the last checkpoint is the "
                               "last good model) or skip (drop that step's update, counted in the metrics as "
                               "'skipped'; stop after nan_patience in a row)", choices=["stop", "skip"])

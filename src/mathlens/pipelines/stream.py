@@ -40,6 +40,11 @@ def concat_batches(parts: list[tuple], fills: tuple) -> tuple:
     return tuple(out)
 
 
+def split_evenly(n: int, parts: int) -> list[int]:
+    """``n`` rows as ``parts`` near-equal sizes, the larger first: split_evenly(10, 3) == [4, 3, 3]."""
+    return [n // parts + (s < n % parts) for s in range(parts)]
+
+
 class FreshStream:
     """A new batch of problems at every step, generated and encoded in numpy.
 
@@ -57,12 +62,15 @@ class FreshStream:
                             f"use at most train.batch_size streams")
         self.pipe, self.streams = pipe, streams
         self.mine = list(range(rank, streams, world))
-        self.sizes = [batch_size // streams + (s < batch_size % streams) for s in range(streams)]
+        self.sizes = split_evenly(batch_size, streams)
         self.rngs = {s: stream_rng(seed, s) for s in self.mine}
 
-    def next(self):
-        parts = [self.pipe.encode(self.pipe.task.sample(self.sizes[s], self.rngs[s])) for s in self.mine]
-        return concat_batches(parts, self.pipe.fills)
+    def next(self, n: int | None = None):
+        """The next batch: ``batch_size`` rows, or ``n`` (two-set training's fresh rows, the same n on every
+        rank), shared between the streams in the same way."""
+        sizes = self.sizes if n is None else split_evenly(n, self.streams)
+        parts = [self.pipe.encode(self.pipe.task.sample(sizes[s], self.rngs[s])) for s in self.mine if sizes[s]]
+        return concat_batches(parts, self.pipe.fills) if parts else None
 
     def state(self) -> dict:
         """This rank's streams' generator states (:meth:`merge` joins those of all ranks for a checkpoint)."""
@@ -104,30 +112,34 @@ def encode_buckets(pipe, problems: list) -> list[tuple]:
 
 
 class TwoSetStream:
-    """Two-set training (Charton & Kempe, arXiv 2410.07041): ``repeat`` rows of every batch are drawn (with
-    replacement, uniformly) from a fixed set of problems, which the model therefore sees again and again; the
-    other rows are fresh (:class:`FreshStream`). Under torchrun each rank takes every world-th repeated row.
+    """Two-set training (Charton & Kempe, arXiv 2410.07041): each example of a batch is drawn from a fixed set of
+    problems with probability ``frac`` (uniformly, with replacement: the model sees them again and again), and
+    is fresh (:class:`FreshStream`) otherwise; so the number of repeated rows of a batch is Binomial(batch_size,
+    frac), and their share over the run is ``frac`` whatever the batch size. Under torchrun every rank draws the
+    same count and takes every world-th repeated row.
 
     The repeated set is :func:`training_set` (drawn once from its own seed); a batch's repeated rows come from
     one shape bucket, picked in proportion to its size (one bucket unless the task mixes sizes).
     """
 
-    def __init__(self, pipe, batch_size: int, seed: int, streams: int, problems: list, repeat: int):
-        self.pipe, self.repeat = pipe, repeat
-        self.fresh = FreshStream(pipe, batch_size - repeat, seed, streams) if repeat < batch_size else None
+    def __init__(self, pipe, batch_size: int, seed: int, streams: int, problems: list, frac: float):
+        self.pipe, self.batch_size, self.frac = pipe, batch_size, frac
+        self.fresh = FreshStream(pipe, batch_size, seed, streams) if frac < 1 else None
         self.buckets = encode_buckets(pipe, problems)
         sizes = np.array([len(b[0]) for b in self.buckets], dtype=np.float64)
         self.weights = sizes / sizes.sum()
         self.rng = seeded_rng(seed, 5)
 
     def next(self):
+        count = int(self.rng.binomial(self.batch_size, self.frac))  # rows from the repeated set
         b = self.rng.choice(len(self.buckets), p=self.weights) if len(self.buckets) > 1 else 0
-        idx = self.rng.integers(0, len(self.buckets[b][0]), self.repeat)
+        idx = self.rng.integers(0, len(self.buckets[b][0]), count)
         rank, world = rank_and_world()
         repeated = tuple(x[idx[rank::world]] for x in self.buckets[b])
-        if self.fresh is None:
-            return repeated
-        return concat_batches([self.fresh.next(), repeated], self.pipe.fills)
+        fresh = None if self.fresh is None else self.fresh.next(self.batch_size - count)
+        if fresh is None or not len(repeated[0]):
+            return repeated if fresh is None else fresh
+        return concat_batches([fresh, repeated], self.pipe.fills)
 
     def state(self) -> dict:
         return {"fresh": None if self.fresh is None else self.fresh.state(), "repeat_rng": self.rng.bit_generator.state}
@@ -193,14 +205,8 @@ def make_stream(pipe, cfg, streams: int | None = None):
         return FixedStream(pipe, t.batch_size, training_set(pipe, cfg), seeded_rng(cfg.seed, 1))
     streams = streams or t.data_streams or rank_and_world()[1]
     if t.repeat_size:
-        repeat = repeated_rows(t.batch_size, t.repeat_frac)
-        return TwoSetStream(pipe, t.batch_size, cfg.seed, streams, training_set(pipe, cfg), repeat)
+        return TwoSetStream(pipe, t.batch_size, cfg.seed, streams, training_set(pipe, cfg), t.repeat_frac)
     return FreshStream(pipe, t.batch_size, cfg.seed, streams)
-
-
-def repeated_rows(batch_size: int, frac: float) -> int:
-    """Rows of a two-set batch taken from the repeated set: the nearest whole number, at least one."""
-    return min(batch_size, max(1, round(frac * batch_size)))
 
 
 def training_set(pipe, cfg) -> list:
