@@ -13,6 +13,7 @@ from mathlens.cli import main
 from mathlens.config import resolve
 from mathlens.errors import UserError
 from mathlens.models import Decoder
+from mathlens.pipelines.modular import logits_of
 from mathlens.training import checkpoint
 from mathlens.training.optim import Hybrid, Muon, make_optimizer, orthogonalise
 from mathlens.training.stability import perpendicular_, stablemax, stablemax_cross_entropy
@@ -154,6 +155,30 @@ def test_each_accelerator_changes_training_and_resumes_exactly(accelerator):
     assert main(["train", "grok/add-p97", "--out", "runs/plain", "--quiet", *sets(TINY_GROK)]) == 0
     a, b = records(load_run("runs/plain").path, "eval")[-1], records(load_run("runs/a").path, "eval")[-1]
     assert a["train_loss"] != b["train_loss"]
+
+
+def test_a_stablemax_run_logs_the_loss_it_trains_and_the_softmax_one_named():
+    assert main(["train", "grok/add-p97", "--out", "runs/s", "--quiet",
+                 *sets([*TINY_GROK, "optim.loss=\"stablemax\""])]) == 0
+    run = load_run("runs/s")
+    last = records(run.path, "eval")[-1]
+    pipe, model = run.pipe, run.model  # the checkpoint of the last evaluation's step
+    train_idx, test_idx = pipe.split()
+    with torch.no_grad():
+        logits = logits_of(model, torch.as_tensor(pipe.tokens())).double()
+    answers = torch.as_tensor(pipe.data["answer"])
+    for split, idx in (("train", train_idx), ("test", test_idx)):
+        # 1e-9: the same float64 loss of float32 logits, computed in a batch of another size
+        assert last[f"{split}_loss"] == pytest.approx(stablemax_cross_entropy(logits[idx], answers[idx]).item(),
+                                                      rel=1e-9)
+        assert last[f"{split}_softmax_loss"] == pytest.approx(
+            torch.nn.functional.cross_entropy(logits[idx], answers[idx]).item(), rel=1e-9)
+        assert last[f"{split}_loss"] != pytest.approx(last[f"{split}_softmax_loss"], rel=1e-3)
+    train = records(run.path, "train")[-1]  # the train record's loss is the trained one too
+    assert train["loss"] > 0
+    assert main(["train", "grok/add-p97", "--out", "runs/plain", "--quiet", *sets(TINY_GROK)]) == 0
+    assert "train_softmax_loss" not in records(load_run("runs/plain").path, "eval")[-1]
+    assert main(["report", "runs/s"]) == 0  # the curves draw both losses
 
 
 def test_unsupported_combinations_are_one_line(capsys):

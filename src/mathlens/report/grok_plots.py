@@ -28,9 +28,13 @@ def grokking_curves(metrics: pd.DataFrame):
     ax.plot(evals["step"], evals["test_acc"], label="test")
     ax.set(ylabel="accuracy", ylim=(-0.02, 1.02), title="Grokking: accuracy, loss and progress measures")
     ax = axes[1]
+    stablemax = "test_softmax_loss" in evals  # the trained loss is StableMax's; softmax's dashed beside it
     ax.plot(evals["step"], evals["train_loss"], label="train")
     ax.plot(evals["step"], evals["test_loss"], label="test")
-    ax.set(ylabel="loss", yscale="log")
+    if stablemax:
+        ax.plot(evals["step"], evals["train_softmax_loss"], ls="--", color="C0", label="train, softmax")
+        ax.plot(evals["step"], evals["test_softmax_loss"], ls="--", color="C1", label="test, softmax")
+    ax.set(ylabel="StableMax cross-entropy" if stablemax else "loss", yscale="log")
     if len(meas):
         ax = axes[2]
         ax.plot(meas["step"], meas["ffs"], label="FFS (share of components above eps)")
@@ -46,7 +50,9 @@ def grokking_curves(metrics: pd.DataFrame):
         ax = axes[4]
         ax.plot(meas["step"], meas["restricted_loss"], label="restricted loss (key frequencies only)")
         ax.plot(meas["step"], meas["excluded_loss"], label="excluded loss (key frequencies removed)")
-        ax.plot(evals["step"], evals["test_loss"], color="grey", lw=0.8, label="test loss")
+        # restricted and excluded losses are softmax cross-entropies (Nanda et al.): beside the test one
+        ax.plot(evals["step"], evals["test_softmax_loss" if stablemax else "test_loss"], color="grey", lw=0.8,
+                label="test loss (softmax)")
         ax.set(ylabel="loss", yscale="log")
     axes[-1].set_xlabel("step")
     _log_x(axes[-1], evals["step"].to_numpy())

@@ -55,6 +55,7 @@ class FullBatchTrainer:
         self.filter = (GradientFilter(self.model.parameters(), o.grokfast, o.grokfast_alpha, lamb,
                                       o.grokfast_window) if o.grokfast != "none" else None)
         self.forward = torch.compile(self.model) if t.compile else self.model
+        self.loss_fn = stablemax_cross_entropy if o.loss == "stablemax" else F.cross_entropy
         self.batch_rng = torch.Generator().manual_seed(cfg.seed)  # train.minibatch: which rows each step
         self.step, self.train_time, self.streak, self.stopped_early = 0, 0.0, 0, False
         self.guard = DivergenceGuard(t)
@@ -104,7 +105,7 @@ class FullBatchTrainer:
             x, y = x[rows], y[rows]
         with self.autocast():
             logits = self.forward(x, last_only=True)
-        loss = (stablemax_cross_entropy if o.loss == "stablemax" else F.cross_entropy)(logits.double(), y)
+        loss = self.loss_fn(logits.double(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if o.perp_grad:
@@ -120,13 +121,17 @@ class FullBatchTrainer:
         return loss.item(), acc.item()
 
     def evaluate_now(self, with_measures: bool) -> dict:
-        """Train and test loss/accuracy from one pass over every example (and the progress measures)."""
+        """Train and test loss/accuracy from one pass over every example (and the progress measures). The loss is
+        the one trained (``optim.loss``); with StableMax the softmax cross-entropy is logged too, as
+        ``{split}_softmax_loss``."""
         with self.autocast():
             logits = logits_of(self.model, self.tokens)
         record = {"kind": "eval", "step": self.step}
         for split, idx in (("train", self.train_idx), ("test", self.test_idx)):
             part = logits[idx]
-            record[f"{split}_loss"] = F.cross_entropy(part.double(), self.answers[idx]).item()
+            record[f"{split}_loss"] = self.loss_fn(part.double(), self.answers[idx]).item()
+            if self.loss_fn is not F.cross_entropy:
+                record[f"{split}_softmax_loss"] = F.cross_entropy(part.double(), self.answers[idx]).item()
             record[f"{split}_acc"] = (part.argmax(-1) == self.answers[idx]).float().mean().item()
         record["time"] = self.train_time
         self.log(record)
