@@ -181,6 +181,26 @@ def test_a_stablemax_run_logs_the_loss_it_trains_and_the_softmax_one_named():
     assert main(["report", "runs/s"]) == 0  # the curves draw both losses
 
 
+def test_grokfast_lamb_0_adds_nothing_and_auto_is_the_authors_value(capsys):
+    assert main(["train", "grok/add-p97", "--out", "runs/plain", "--quiet", *sets(TINY_GROK)]) == 0
+    for name, lamb in (("zero", "0"), ("auto", "\"auto\"")):
+        assert main(["train", "grok/add-p97", "--out", f"runs/{name}", "--quiet",
+                     *sets([*TINY_GROK, "optim.grokfast=\"ma\"", "optim.grokfast_window=7",
+                           f"optim.grokfast_lamb={lamb}"])]) == 0
+    weights = {name: checkpoint.read(load_run(f"runs/{name}").path / "checkpoint.safetensors")[0]
+               for name in ("plain", "zero", "auto")}
+    for k in weights["plain"]:  # g + 0 * slow(g) is g: the plain run, bit for bit
+        torch.testing.assert_close(weights["zero"][k], weights["plain"][k], rtol=0, atol=0, msg=k)
+    assert any(not torch.equal(weights["auto"][k], weights["plain"][k]) for k in weights["plain"])
+    assert resolve("grok/add-p97", ["optim.grokfast=\"ma\""]).optim.grokfast_lamb == "auto"
+    capsys.readouterr()
+    # the default clip of a streaming run would clip the amplified gradient: said once, in one line
+    assert main(["train", "grok/add-p97", "--out", "runs/clip", "--quiet",
+                 *sets([*TINY_GROK, "optim.grokfast=\"ema\"", "optim.clip=5"])]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "optim.clip=5 clips the Grokfast-amplified gradient" in err[0]
+
+
 def test_unsupported_combinations_are_one_line(capsys):
     with pytest.raises(UserError, match=r"optim.loss: an option of the full-batch trainer"):
         resolve("quickstart", ["optim.loss=\"stablemax\""])
@@ -188,5 +208,9 @@ def test_unsupported_combinations_are_one_line(capsys):
         resolve("quickstart", ["train.minibatch=8"])
     with pytest.raises(UserError, match=r"optim.perp_grad: ⊥Grad projects AdamW's gradients"):
         resolve("grok/add-p97", ["optim.perp_grad=true", "optim.optimizer=\"muon\""])
+    with pytest.raises(UserError, match=r"optim.grokfast_lamb: 'big' is not allowed; a number >= 0, or \"auto\""):
+        resolve("grok/add-p97", ["optim.grokfast_lamb=big"])
+    with pytest.raises(UserError, match=r"optim.grokfast_lamb: -1.0 is below the minimum 0"):
+        resolve("grok/add-p97", ["optim.grokfast_lamb=-1"])
     assert main(["train", "grok/add-p97", "--set", "optim.optimizer=\"sgd\"", "--out", "runs/x"]) == 2
     assert "optim.optimizer: 'sgd' is not allowed; choose from adamw, adam, muon" in capsys.readouterr().err

@@ -129,7 +129,8 @@ class OptimConfig:
     min_lr: float = opt(0.0, "learning rate at the end of a cosine schedule", min=0.0, max=10.0)
     warmup: int = opt(1000, "linear warm-up steps", min=0)
     schedule: str = opt("cosine", "decay after warm-up", choices=["cosine", "inverse_sqrt", "constant"])
-    clip: float = opt(5.0, "gradient norm clipping; 0 disables", min=0.0)
+    clip: float = opt(5.0, "gradient norm clipping; 0 disables. With optim.grokfast it clips the amplified "
+                           "gradient, which Grokfast's own code does not (the grok/ presets set 0)", min=0.0)
     optimizer: str = opt("adamw", "adamw; adam (torch's Adam: weight decay added to the gradient, L2, as in "
                                   "Grokfast's code, not AdamW's decoupled decay); or muon: torch's Muon "
                                   "(orthogonalised momentum) for the hidden matrices (attention, MLP) and AdamW for "
@@ -150,8 +151,9 @@ class OptimConfig:
                                 "that speeds up full-batch grokking here) or ema",
                         choices=["none", "ema", "ma"])
     grokfast_alpha: float = opt(0.98, "grokfast ema: momentum of the gradient average", min=0.0, max=1.0)
-    grokfast_lamb: float = opt(0.0, "grokfast: amplification of the slow gradient component; 0 takes the "
-                                     "authors' default (2 for ema, 5 for ma)", min=0.0)
+    grokfast_lamb: float | str = opt("auto", "grokfast: amplification of the slow gradient component, a number "
+                                           ">= 0 (0 adds nothing), or auto: the authors' value (2 for ema, 5 for ma)",
+                                     min=0.0)
     grokfast_window: int = opt(100, "grokfast ma: window of the moving average, in steps", min=1)
 
 
@@ -230,6 +232,9 @@ def _validate_run(cfg: RunConfig) -> None:
         what = "optim.loss" if o.loss != "cross_entropy" else "optim.perp_grad" if o.perp_grad else "train.minibatch"
         raise UserError(f"{what}: an option of the full-batch trainer (modular tasks); task {task.name!r} streams "
                         f"its batches")
+    if isinstance(o.grokfast_lamb, str) and o.grokfast_lamb != "auto":
+        raise UserError(f"optim.grokfast_lamb: {o.grokfast_lamb!r} is not allowed; a number >= 0, or \"auto\" (the "
+                        f"authors' value: 2 for ema, 5 for ma)")
     if o.perp_grad and o.optimizer == "muon":
         raise UserError("optim.perp_grad: ⊥Grad projects AdamW's gradients; Muon orthogonalises its own update "
                         "(choose one: optim.optimizer = \"adamw\" or optim.perp_grad = false)")

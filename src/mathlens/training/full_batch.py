@@ -11,6 +11,7 @@ evaluations in a row.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -51,9 +52,14 @@ class FullBatchTrainer:
         transfer.start_from(self.model, t, cfg.model.arch, fresh)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         o = cfg.optim
-        lamb = o.grokfast_lamb or {"ema": 2.0, "ma": 5.0}.get(o.grokfast, 0.0)  # 0: the authors' default
-        self.filter = (GradientFilter(self.model.parameters(), o.grokfast, o.grokfast_alpha, lamb,
-                                      o.grokfast_window) if o.grokfast != "none" else None)
+        self.filter = None
+        if o.grokfast != "none":
+            lamb = {"ema": 2.0, "ma": 5.0}[o.grokfast] if o.grokfast_lamb == "auto" else o.grokfast_lamb
+            self.filter = GradientFilter(self.model.parameters(), o.grokfast, o.grokfast_alpha, lamb,
+                                         o.grokfast_window)
+            if o.clip:
+                print(f"mathlens: optim.clip={o.clip:g} clips the Grokfast-amplified gradient, which Grokfast's own "
+                      f"code does not; optim.clip=0 trains as its authors do", file=sys.stderr)
         self.forward = torch.compile(self.model) if t.compile else self.model
         self.loss_fn = stablemax_cross_entropy if o.loss == "stablemax" else F.cross_entropy
         self.batch_rng = torch.Generator().manual_seed(cfg.seed)  # train.minibatch: which rows each step
