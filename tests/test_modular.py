@@ -50,6 +50,14 @@ def test_every_paper_formula_parses_and_stays_in_range():
     ("x^" + "9" * 200, "integers have at most 100 digits"),
     ("x/2y", "ambiguous; write x/(2y) or (x/2)y"),  # was silently (x/2)*y
     ("(x+y)/x(y)", "ambiguous"),
+    ("x+\u0663", "unexpected '\u0663' at position 2"),  # an Arabic-Indic 3: was read as x+3
+    ("x+\uff13y", "unexpected"),  # a full-width 3
+    ("2 3", "needs an explicit '*' (an implicit product starts with its integer: 2x, not x2), got '3' at "
+            "position 2"),  # was read as 6
+    ("x\u00a0+y", "unexpected '\\xa0' at position 1"),  # a no-break space
+    ("x 2", "explicit '*'"),
+    ("(x+y)2", "explicit '*'"),
+    ("x^2 3", "explicit '*'"),
 ])
 def test_parser_rejects_code_and_unknown_symbols_with_one_clear_line(bad, says):
     with pytest.raises(UserError) as e:

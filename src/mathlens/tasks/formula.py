@@ -2,10 +2,12 @@
 
 Nothing is ever passed to ``eval``: the text is tokenised into integers, ``x``, ``y``, ``+ - * / ^`` (``**``
 too) and parentheses, anything else is an error that names the character and its position. Multiplication
-may be implicit, as the papers write it: ``2x+3y``, ``xy+x+y``, ``(x+y)(x-y)``, ``x^2y``.
+may be implicit, as the papers write it: ``2x+3y``, ``xy+x+y``, ``(x+y)(x-y)``, ``x^2y``. Only ASCII digits and
+spaces are read.
 
 Rules that keep every input a one-line answer: an implicit product right after a division is refused as
-ambiguous (``x/2y``: write ``x/(2y)`` or ``(x/2)y``); a formula is at most 1,000 characters, an integer at
+ambiguous (``x/2y``: write ``x/(2y)`` or ``(x/2)y``), and so is one whose right factor is an integer (``2 3``,
+``x2``: write ``2*3``, ``2x``); a formula is at most 1,000 characters, an integer at
 most 100 digits, and parentheses, signs and chains of operations nest at most 100 deep.
 
 >>> f = parse("x^2+xy+y^2")
@@ -28,17 +30,19 @@ MAX_EXPONENT = 10**6
 MAX_LENGTH = 1000  # characters
 MAX_NUMBER = 100  # digits of one integer
 MAX_DEPTH = 100  # nesting of the parsed tree (parser and evaluation recurse a few frames per level)
-_TOKEN = re.compile(r"\s*(?:(\d+)|(\*\*|[-+*/^()xy]))")
+# ASCII only: \d would take Unicode digits (x+٣ read as x+3), \s Unicode spaces
+SPACES = " \t\n\r\f\v"  # what \s means with re.ASCII
+_TOKEN = re.compile(r"\s*(?:(\d+)|(\*\*|[-+*/^()xy]))", re.ASCII)
 
 
 def _tokenise(text: str, where: str) -> list[tuple[str, int]]:
     tokens, pos = [], 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        if text[pos:].strip(SPACES) == "":
             break
         m = _TOKEN.match(text, pos)
         if not m:
-            bad = len(text[pos:]) - len(text[pos:].lstrip()) + pos
+            bad = len(text[pos:]) - len(text[pos:].lstrip(SPACES)) + pos
             raise UserError(f"{where}: unexpected {text[bad]!r} at position {bad} in {_short(text)}; "
                             f"a formula uses {ALLOWED}")
         if m.group(1) and len(m.group(1)) > MAX_NUMBER:
@@ -178,6 +182,9 @@ class _Parser:
             elif self.peek() is not None and (self.peek().isdigit() or self.peek() in ("x", "y", "(")):
                 if divided:  # x/2y: (x/2)y to a parser, x/(2y) to many readers
                     self.fail("an implicit product after '/' is ambiguous; write x/(2y) or (x/2)y")
+                if self.peek().isdigit():  # "2 3" is 6 to a parser, 23 or a typo to a reader; x2, (x+y)2 alike
+                    self.fail("an integer after a factor needs an explicit '*' (an implicit product starts "
+                              "with its integer: 2x, not x2)")
                 tree = ("*", tree, self.power())  # implicit multiplication: 2x, xy, (x+y)(x-y)
             else:
                 return tree
