@@ -59,6 +59,23 @@ def test_xval_decodes_nothing_and_is_refused_as_an_output():
         resolve("arith/add-3digit", ["encoding.input=\"xval\""])
 
 
+@pytest.mark.parametrize("preset, setting, says", [
+    # was accepted, then a raw ValueError at the first batch
+    ("quickstart", "encoding.input=\"int10\"", "encoding.input: int10 writes integers only, and task 'transpose' "
+                                              "has real numbers; choose from P10, P1000, B1999, FP15, xval"),
+    ("quickstart", "encoding.output=\"int1000\"", "encoding.output: int1000 writes integers only"),
+    # encodings the other families never read: were ignored without a word
+    ("arith/add-3digit", "encoding.input=\"P10\"", "encoding.input: number encodings and model.src_positions are "
+                                                  "for matrix tasks; task 'arithmetic' writes its own tokens"),
+    ("grok/quick", "encoding.output=\"FP15\"", "encoding.output: number encodings"),
+    ("grok/quick", "encoding.xval_scale=3", "encoding.xval_scale: number encodings"),
+])
+def test_an_encoding_the_family_cannot_use_is_refused_at_config_time(preset, setting, says):
+    with pytest.raises(UserError) as e:
+        resolve(preset, [setting])
+    assert str(e.value).startswith(says) and "\n" not in str(e.value)
+
+
 # ---------------------------------------------------------------------------------- upper-triangle layout
 
 def test_upper_layout_writes_the_entries_on_and_above_the_diagonal():

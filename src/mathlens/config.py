@@ -209,12 +209,19 @@ def _validate_run(cfg: RunConfig) -> None:
         except UserError as e:
             raise UserError(f"encoding.{side}: {e}") from None
     e, m, t = cfg.encoding, cfg.model, cfg.train
-    if e.output == "xval":
-        raise UserError("encoding.output: xval is an input encoding (a [NUM] token holds no value to write); "
-                        "choose from P10, P1000, B1999, FP15")
-    if task.family != "matrix" and (e.input == "xval" or e.input_layout != "full" or m.src_positions != "flat"):
-        raise UserError(f"encoding.input: xval, encoding.input_layout and model.src_positions are for matrix tasks; "
-                        f"task {task.name!r} writes its own tokens")
+    if task.family != "matrix":  # the other families write their own tokens
+        default = dataclasses.asdict(EncodingConfig())
+        changed = [f"encoding.{k}" for k, v in dataclasses.asdict(e).items() if v != default[k]]
+        if changed or m.src_positions != "flat":
+            raise UserError(f"{changed[0] if changed else 'model.src_positions'}: number encodings and "
+                            f"model.src_positions are for matrix tasks; task {task.name!r} writes its own tokens")
+    reals = [n for n in encodings.REGISTRY if not encodings.get(n).integers_only]
+    for side, name in (("input", e.input), ("output", e.output)):
+        allowed = [n for n in reals if side == "input" or not encodings.get(n).continuous]
+        if name not in allowed:
+            why = ("xval is an input encoding (a [NUM] token holds no value to write)" if name == "xval" else
+                   f"{name} writes integers only, and task {task.name!r} has real numbers")
+            raise UserError(f"encoding.{side}: {why}; choose from {', '.join(allowed)}")
     if e.input_layout == "upper" and not getattr(task, "symmetric", False):
         raise UserError(f"encoding.input_layout: 'upper' writes half of a symmetric input; task {task.name!r} reads "
                         f"general matrices (upper applies to eigenvalues, eigenvectors and syminverse)")

@@ -30,12 +30,15 @@ class Encoding(ABC):
         Most tokens one number takes.
     continuous : bool
         Whether the number's value is carried beside its ids (xVal: ``multipliers``) instead of in them.
+    integers_only : bool
+        Whether it writes integers only (the matrix tasks' real entries need an encoding of reals).
     """
 
     name: str
     vocab: list[str]
     width: int
     continuous = False  # True: the value travels beside the ids (xVal's embedding factor), not in them
+    integers_only = False
 
     @abstractmethod
     def encode(self, values: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ from .base import PAD, Encoding
 
 
 class IntBase(Encoding):
+    integers_only = True
+
     def __init__(self, base: int = 10, max_digits: int | None = None):
         if base < 2:
             raise ValueError("base must be at least 2")
