@@ -219,32 +219,49 @@ def training_set(pipe, cfg) -> list:
     return _draw(pipe.task, size, cfg.train.batch_size, seeded_rng(cfg.seed, 3)) if size else []
 
 
-MAX_REDRAWS = 100
+MAX_DRAWS = 100  # per test problem: fresh draws a test set may spend finding problems it does not hold yet
 
 
 def build_test_set(task, size: int, seed: int, batch_size: int, exclude: np.ndarray | None = None) -> list:
     """A seeded test set as a list of same-shape batches of problems (independent of the training stream).
 
-    ``exclude``: keys (``task.keys``) of problems the test set must not contain, e.g. a fixed training set;
-    such problems are re-drawn, so an in-distribution accuracy is measured on problems never trained on.
+    Problems with keys (``task.keys``: discrete problems, arithmetic's operand pairs) are distinct, drawn without
+    replacement: one drawn again is re-drawn, so that a small space (10^4 pairs of 2-digit operands) gives no
+    problem twice. ``exclude``: keys of problems the test set must not contain either, e.g. a fixed training
+    set, so an in-distribution accuracy is measured on problems never trained on. A test set larger than what
+    the distribution holds (less ``exclude``) is refused in one line.
     """
     rng = seeded_rng(seed, 2)
     batches = _draw(task, size, batch_size, rng)
-    if exclude is None or not len(exclude):
+    if task.keys(batches[0]) is None:  # drawn from a continuum: never the same problem twice
         return batches
+    taken = set() if exclude is None else set(np.asarray(exclude).tolist())
+    budget = MAX_DRAWS * size
     for batch in batches:
-        for _ in range(MAX_REDRAWS):
-            seen = np.isin(task.keys(batch), exclude)
-            if not seen.any():
-                break
-            fresh = task.sample(int(seen.sum()), rng)
+        again = _taken(task.keys(batch), taken)
+        while again.any():  # redraw exactly the repeated problems (none: the same test set as with replacement)
+            budget -= int(again.sum())
+            if budget < 0:
+                also = " and none of the training set (train.dataset_size)" if exclude is not None else ""
+                raise UserError(f"task: {task.name}'s test distribution holds fewer than {size} distinct problems"
+                                f"{also}; lower the test set's size (--size, train.eval_size) or widen the task")
+            fresh = task.sample(int(again.sum()), rng)
             for key in batch:
-                batch[key][seen] = fresh[key]
-        else:
-            raise UserError(f"task: nearly every problem of {task.name}'s test distribution is in the training "
-                            f"set (train.dataset_size), so no test set disjoint from it can be drawn; lower "
-                            f"train.dataset_size or widen the task")
+                batch[key][again] = fresh[key]
+            still = _taken(task.keys(fresh), taken)
+            again[np.flatnonzero(again)[~still]] = False
     return batches
+
+
+def _taken(keys: np.ndarray, taken: set) -> np.ndarray:
+    """(n,) bool: which keys are in ``taken`` or repeat an earlier one of ``keys``; the others join ``taken``."""
+    out = np.zeros(len(keys), dtype=bool)
+    for i, k in enumerate(keys.tolist()):
+        if k in taken:
+            out[i] = True
+        else:
+            taken.add(k)
+    return out
 
 
 def _draw(task, size: int, batch_size: int, rng) -> list:
