@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from mathlens.config import resolve
 from mathlens.grid import run_grid
 
 # name -> overrides (the papers' defaults; weight decay stays the preset's unless the method drops it)
@@ -53,9 +52,7 @@ def main():
               "accelerators": {}}
     for name in chosen:
         sets = [*args.overrides, f"train.max_steps={args.max_steps}", *ACCELERATORS[name]]
-        # --vary on a key every accelerator leaves alone: one value, so the grid is this accelerator's seeds
-        run_grid(args.preset, "task.frac=" + str(_frac(args.preset, args.overrides)), sets, str(out / name),
-                 "local", {}, quiet=True, seeds=args.seeds)
+        run_grid(args.preset, None, sets, str(out / name), "local", {}, quiet=True, seeds=args.seeds)
         table = pd.read_csv(out / name / "comparison.csv")
         steps, seconds = table["steps_to_test_99"].dropna(), table["seconds_to_test_99"].dropna()
         steps95 = table.get("steps_to_test_95", pd.Series(dtype=float)).dropna()  # Grokfast's own level
@@ -69,11 +66,6 @@ def main():
 def _spread(name: str, values: pd.Series) -> dict:
     """Median, min and max of the seeds that got there (None where none did)."""
     return {f"{name}_{k}": (None if values.empty else float(getattr(values, k)())) for k in ("median", "min", "max")}
-
-
-def _frac(preset: str, overrides: list[str]) -> float:
-    """The split the run uses (the preset's, or the override's), so that --vary repeats it."""
-    return resolve(preset, overrides).task.get("frac", 0.3)
 
 
 if __name__ == "__main__":

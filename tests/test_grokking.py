@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -190,6 +191,23 @@ def test_grid_over_seeds_summarises_each_value_and_a_rerun_fills_only_what_is_mi
     out = capsys.readouterr().out
     assert out.count("training in") == 1 and "runs/gs/01_x-y/seed1" in out
     assert main([*argv[:5], "-1", *argv[6:]]) == 2
+
+
+def test_seeds_alone_are_a_grid_of_one_setting(capsys):
+    # was refused: "the following arguments are required: --vary"
+    argv = ["grid", "grok/quick", "--seeds", "3", "--out", "runs/s3", "--quiet", *sets(TINY_GROK)]
+    assert main(argv) == 0
+    table = pd.read_csv("runs/s3/comparison.csv")
+    assert list(table["seed"]) == [0, 1, 2] and set(table["preset"]) == {"grok/quick"}
+    assert sorted(p.name for p in Path("runs/s3").glob("seed*") if p.is_dir()) == ["seed0", "seed1", "seed2"]
+    assert [load_run(f"runs/s3/seed{s}").cfg.seed for s in range(3)] == [0, 1, 2]
+    seeds = pd.read_csv("runs/s3/seeds.csv")
+    assert len(seeds) == 1 and seeds["seeds"].iloc[0] == 3
+    assert seeds["test_acc median"].iloc[0] == pytest.approx(table["test_acc"].median())
+    capsys.readouterr()
+    assert main(["grid", "grok/quick", "--out", "runs/none"]) == 2  # neither --vary nor --seeds: one line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "give --vary KEY=V1,V2,... (one run per value), --seeds N" in err[0]
 
 
 def test_grid_row_gives_steps_to_99_and_to_grokfasts_95_percent():

@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("grid", help="one run per value of a config key, then a comparison table")
     g.add_argument("preset")
-    g.add_argument("--vary", required=True, metavar="KEY=V1,V2,...", help="values to run (KEY=all: the task's list)")
+    g.add_argument("--vary", metavar="KEY=V1,V2,...", help="values to run (KEY=all: the task's list); without it, "
+                                                          "--seeds N runs the preset over N seeds")
     g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every point (repeatable)")
     g.add_argument("--out", help="grid directory (default runs/grid-<preset name>)")
     g.add_argument("--seeds", type=int, default=0, metavar="N", help="run every value with seeds 0..N-1 and add "

@@ -109,21 +109,26 @@ def write_grid_table(grid_dir: Path, rows: list[dict]) -> str:
     return markdown
 
 
-def run_grid(preset: str, vary: str, sets: list[str], out: str | None, launcher: str, slurm: dict,
+def run_grid(preset: str, vary: str | None, sets: list[str], out: str | None, launcher: str, slurm: dict,
              quiet: bool, seeds: int = 0) -> tuple[str, Path]:
     """`mathlens grid`: every point validated first, then trained here one after the other (``local``) or
     submitted through submitit; with ``seeds`` = N each value runs with seeds 0..N-1 (GRID/NN_value/seedS) and
-    a second table gives each value's median and range over its seeds. A re-run trains only the points that
-    are missing or unfinished. Returns (the tables as markdown, the grid directory)."""
-    key, values = grid_values(preset, vary)
+    a second table gives each value's median and range over its seeds. Without ``vary`` the grid is the preset
+    (with ``sets``) over its seeds (GRID/seedS; the tables' first column is the preset). A re-run trains only the
+    points that are missing or unfinished. Returns (the tables as markdown, the grid directory)."""
     if seeds < 0:
         raise UserError(f"--seeds: {seeds}; give N >= 1 (seeds 0..N-1), or leave it out")
+    if vary is None and not seeds:
+        raise UserError("grid: give --vary KEY=V1,V2,... (one run per value), --seeds N (one run per seed), or both")
+    key, values = grid_values(preset, vary) if vary is not None else ("preset", [preset])
     grid_dir = Path(out or Path("runs") / f"grid-{Path(preset).name}")
     points, jobs = [], []
     plan = [(i, value, s) for i, value in enumerate(values) for s in (range(seeds) if seeds else [None])]
     for n, (i, value, seed) in enumerate(plan):
-        overrides = [*sets, f"{key}={toml_value(value)}"] + ([] if seed is None else [f"seed={seed}"])
-        where = grid_dir / point_name(i, value) / (f"seed{seed}" if seed is not None else "")
+        overrides = [*sets] + ([f"{key}={toml_value(value)}"] if vary is not None else [])
+        overrides += [] if seed is None else [f"seed={seed}"]
+        where = grid_dir / point_name(i, value) if vary is not None else grid_dir
+        where = where / f"seed{seed}" if seed is not None else where
         cfg, run_dir, _ = prepare_run(preset, overrides, str(where))
         points.append((run_dir, value, seed))
         if launcher == "local":
