@@ -57,6 +57,17 @@ class ModelConfig:
     src_positions: str = opt("flat", "seq2seq: encoder positions: flat (LAWT: one learned embedding per token index) "
                                      "or 2d (learned embeddings of the entry's row, its column and the token's place "
                                      "in the number, summed)", choices=["flat", "2d"])
+    reader: str = opt("tokens", "seq2seq: how the encoder reads the input matrix: tokens (LAWT: every number "
+                                "written in encoding.input) or rows (one encoder token per matrix row: a linear map "
+                                "of the row's numbers / model.number_scale, plus the row's learned position)",
+                      choices=["tokens", "rows"])
+    head: str = opt("tokens", "seq2seq: how the answer is written: tokens (LAWT: a decoder writing encoding.output) "
+                              "or numbers (a number head: one learned query per output number through dec_layers "
+                              "blocks, then a linear regression of number / model.number_scale; optim.loss "
+                              "smooth_l1 or mse)", choices=["tokens", "numbers"])
+    number_scale: float = opt(10.0, "reader rows, head numbers: numbers are divided by it on the way in and "
+                                    "multiplied on the way out (LAWT's entries, |x| <= 10, then lie in [-1, 1])",
+                              min=1e-12)
     positions: str = opt("learned", "decoder: position embedding: learned (absolute), none, rotary, or abacus "
                                     "(McLeish et al.: ids by digit place; arithmetic only)",
                          choices=["learned", "none", "rotary", "abacus"])
@@ -138,9 +149,10 @@ class OptimConfig:
                          choices=["adamw", "adam", "muon"])
     muon_lr: float = opt(0.02, "muon: learning rate of the hidden matrices (the schedule scales it as optim.lr)",
                          min=0.0, max=10.0)
-    loss: str = opt("cross_entropy", "full-batch tasks: cross_entropy, or stablemax (StableMax cross-entropy, "
-                                     "Prieto et al. 2025: no softmax collapse)",
-                    choices=["cross_entropy", "stablemax"])
+    loss: str = opt("cross_entropy", "cross_entropy (token outputs); full-batch tasks: stablemax (StableMax "
+                                     "cross-entropy, Prieto et al. 2025: no softmax collapse); a number head "
+                                     "(model.head = numbers): smooth_l1 or mse on the scaled numbers",
+                    choices=["cross_entropy", "stablemax", "smooth_l1", "mse"])
     perp_grad: bool = opt(False, "full-batch tasks: the perpendicular gradient (Prieto et al.'s ⊥Grad): each "
                                  "gradient loses its component along its weights, rescaled to its norm")
     weight_decay: float = opt(0.0, "weight decay of the matrices (decoupled with adamw and muon, L2 with adam)",
@@ -235,10 +247,11 @@ def _validate_run(cfg: RunConfig) -> None:
         raise UserError(f"data.train_file: a file is the whole training set; it does not combine with "
                         f"train.dataset_size, train.repeat_size or a modular task (got task {task.name!r})")
     o = cfg.optim
-    if task.family != "modular" and (o.loss != "cross_entropy" or o.perp_grad or t.minibatch):
-        what = "optim.loss" if o.loss != "cross_entropy" else "optim.perp_grad" if o.perp_grad else "train.minibatch"
+    if task.family != "modular" and (o.loss == "stablemax" or o.perp_grad or t.minibatch):
+        what = "optim.loss" if o.loss == "stablemax" else "optim.perp_grad" if o.perp_grad else "train.minibatch"
         raise UserError(f"{what}: an option of the full-batch trainer (modular tasks); task {task.name!r} streams "
                         f"its batches")
+    _validate_number_io(task, cfg)
     if isinstance(o.grokfast_lamb, str) and o.grokfast_lamb != "auto":
         raise UserError(f"optim.grokfast_lamb: {o.grokfast_lamb!r} is not allowed; a number >= 0, or \"auto\" (the "
                         f"authors' value: 2 for ema, 5 for ma)")
@@ -255,6 +268,23 @@ def _validate_run(cfg: RunConfig) -> None:
         raise UserError(f"model.n_heads: {m.n_heads} does not divide model.d_model={m.d_model}")
     if cfg.optim.min_lr > cfg.optim.lr:
         raise UserError(f"optim.min_lr: {cfg.optim.min_lr} is above optim.lr={cfg.optim.lr}")
+
+
+def _validate_number_io(task, cfg: RunConfig) -> None:
+    """Row readers and number heads: matrix tasks only, each with what it combines with."""
+    m, e, o = cfg.model, cfg.encoding, cfg.optim
+    if task.family != "matrix" and (m.reader != "tokens" or m.head != "tokens"):
+        raise UserError(f"model.{'reader' if m.reader != 'tokens' else 'head'}: rows and numbers are for matrix "
+                        f"tasks; task {task.name!r} writes its own tokens")
+    if m.reader == "rows" and (e.input_layout != "full" or m.src_positions != "flat" or e.input == "xval"):
+        what = ("encoding.input_layout" if e.input_layout != "full" else "model.src_positions"
+                if m.src_positions != "flat" else "encoding.input")
+        raise UserError(f"{what}: model.reader = \"rows\" reads every entry's value, row by row; it does not "
+                        f"combine with input_layout upper, 2d positions or xval")
+    regression = o.loss in ("smooth_l1", "mse")
+    if task.family == "matrix" and regression != (m.head == "numbers"):
+        raise UserError(f"optim.loss: {o.loss!r} " + ("is a regression loss; it trains a number head (model.head = "
+                        "\"numbers\")" if regression else "does not train a number head: choose smooth_l1 or mse"))
 
 
 def config_from_dict(data: dict) -> RunConfig:

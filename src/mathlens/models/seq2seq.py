@@ -36,6 +36,20 @@ class EntryPositions(nn.Module):
         return torch.where((place < FIRST_PLACE)[..., None], self.special(place.clamp(max=FIRST_PLACE - 1)), body)
 
 
+class RowReader(nn.Module):
+    """One token per matrix row: the row's numbers (already divided by model.number_scale) times one learned
+    vector per column, summed, plus a bias; the encoder adds the row's learned position. Input (B, R, C) floats,
+    output (B, R, d). A wider matrix only adds column vectors, so a 6x6 model can start from a 5x5 one's."""
+
+    def __init__(self, max_cols: int, d_model: int):
+        super().__init__()
+        self.col = nn.Embedding(max_cols, d_model)  # row c of the table: what column c's number is worth
+        self.bias = nn.Parameter(torch.zeros(d_model))
+
+    def forward(self, rows):
+        return rows.to(self.col.weight.dtype) @ self.col.weight[: rows.shape[-1]] + self.bias
+
+
 class Stack(nn.Module):
     """Positions + blocks + final LayerNorm; the encoder or the decoder.
 
@@ -72,14 +86,22 @@ class Stack(nn.Module):
 class Seq2Seq(nn.Module):
     """Encoder-decoder transformer.
 
+    LAWT's model reads and writes tokens. ``cfg.reader = "rows"`` reads the input as (B, R, C) numbers instead,
+    one encoder token per row (:class:`RowReader`); ``cfg.head = "numbers"`` writes the answer as numbers: one
+    learned query per output number goes through the decoder's blocks (no causal mask, no tokens) and a linear
+    head gives its value, so ``forward(src, n_out=K)`` returns (B, K) numbers (divided by model.number_scale).
+
     Parameters
     ----------
     cfg : ModelConfig
     vocab_size : int
     max_src_len, max_tgt_len : int
-        Learned position tables; the target length counts the start token.
+        Learned position tables (rows of the input with the row reader; output numbers with the number head);
+        the target length counts the start token.
     pad_id : int
         Padding id of source sequences (masked out of attention).
+    max_cols : int
+        Row reader: the widest input row.
 
     Example
     -------
@@ -90,21 +112,27 @@ class Seq2Seq(nn.Module):
     """
 
     def __init__(self, cfg, vocab_size: int, max_src_len: int, max_tgt_len: int, pad_id: int = 0,
-                 places: tuple[int, int] | None = None):
+                 places: tuple[int, int] | None = None, max_cols: int = 0):
         super().__init__()
         d, d_ff = cfg.d_model, cfg.d_ff or 4 * cfg.d_model
         self.pad_id = pad_id
         self.max_src_len, self.max_tgt_len = max_src_len, max_tgt_len
-        self.embed = nn.Embedding(vocab_size, d)
+        rows, numbers = getattr(cfg, "reader", "tokens") == "rows", getattr(cfg, "head", "tokens") == "numbers"
+        self.reader = RowReader(max_cols, d) if rows else None
+        if not (rows and numbers):  # a model that reads and writes numbers has no tokens at all
+            self.embed = nn.Embedding(vocab_size, d)
         two_d = getattr(cfg, "src_positions", "flat") == "2d"
         if two_d and places is None:
             raise ValueError("model.src_positions = 2d needs places=(max_dim, width)")
         self.encoder = Stack(cfg.enc_layers, d, cfg.n_heads, d_ff, max_src_len, cfg.dropout, cross=False,
                              places=places if two_d else None)
         self.decoder = Stack(cfg.dec_layers, d, cfg.n_heads, d_ff, max_tgt_len, cfg.dropout, cross=True)
-        self.unembed = nn.Linear(d, vocab_size, bias=False)
+        if numbers:
+            self.head = nn.Linear(d, 1)
+        else:
+            self.unembed = nn.Linear(d, vocab_size, bias=False)
         self.apply(self._init)
-        if cfg.share_embeddings:
+        if cfg.share_embeddings and not numbers:
             self.unembed.weight = self.embed.weight
 
     @staticmethod
@@ -114,8 +142,14 @@ class Seq2Seq(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
+    @property
+    def writes_numbers(self) -> bool:
+        return hasattr(self, "head")
+
     def source_mask(self, src):
         """(B, 1, 1, S) "may attend" mask, or None when no source token is padding (the fast path)."""
+        if self.reader is not None:  # rows: every row is read
+            return None
         pad = src == self.pad_id
         if not bool(pad.any()):
             return None
@@ -125,7 +159,7 @@ class Seq2Seq(nn.Module):
         """src (B, S) ids -> (memory (B, S, d), mask). ``place`` (B, S): the tokens' places in the matrix (2-D
         positions); ``multiplier`` (B, S): each token embedding's factor (xVal: the number's value)."""
         mask = self.source_mask(src)
-        tok = self.embed(src)
+        tok = self.embed(src) if self.reader is None else self.reader(src)
         if multiplier is not None:
             tok = tok * multiplier[..., None].to(tok.dtype)
         return self.encoder(tok, place=place, self_mask=mask), mask
@@ -135,9 +169,17 @@ class Seq2Seq(nn.Module):
                          caches=caches)
         return self.unembed(x)
 
-    def forward(self, src, tgt_in, place=None, multiplier=None):
-        """Teacher-forced logits: src (B, S), tgt_in (B, T) -> (B, T, vocab) (place, multiplier: see encode)."""
+    def numbers(self, memory, memory_mask, n_out: int):
+        """The number head: (B, n_out) numbers read from the encoder's memory by the first n_out queries."""
+        queries = memory.new_zeros(memory.shape[0], n_out, memory.shape[-1])  # the decoder adds each one's position
+        return self.head(self.decoder(queries, memory=memory, memory_mask=memory_mask))[..., 0]
+
+    def forward(self, src, tgt_in=None, place=None, multiplier=None, n_out: int | None = None):
+        """Teacher-forced logits: src (B, S), tgt_in (B, T) -> (B, T, vocab) (place, multiplier: see encode);
+        with the number head, (B, n_out) numbers (tgt_in unused)."""
         memory, mask = self.encode(src, place, multiplier)
+        if self.writes_numbers:
+            return self.numbers(memory, mask, n_out)
         return self.decode(tgt_in, memory, mask)
 
     def new_caches(self, batch: int, max_len: int, device, dtype):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .. import encodings
 from ..encodings.sequence import MatrixCodec, Source, Vocabulary
@@ -37,21 +38,39 @@ class MatrixPipeline:
                                 extra=self.task.extra_tokens)
         self.codec_in = MatrixCodec(self.enc_in, self.vocab, layout=cfg.encoding.input_layout)
         self.codec_out = MatrixCodec(self.enc_out, self.vocab)
+        m = cfg.model
+        self.rows, self.numbers, self.scale = m.reader == "rows", m.head == "numbers", m.number_scale
         # the encoder also reads each token's place in the matrix and its embedding's factor (Source)
-        self.with_source = self.enc_in.continuous or cfg.model.src_positions == "2d"
+        self.with_source = not self.rows and (self.enc_in.continuous or m.src_positions == "2d")
         prefix = 1 if self.task.extra_tokens else 0  # cotraining's task token
-        self.max_src_len = prefix + max(self.codec_in.max_len(*t.input_matrix(t.largest()).shape[1:])
-                                        for t in self.task.parts())
-        # matrix + end token (the start token is counted in max_tgt_len)
-        self.max_out_len = max(self.codec_out.max_len(*t.target_matrix(t.largest()).shape[1:])
-                               for t in self.task.parts()) + 1
-        self.max_tgt_len = self.max_out_len + 1
+        inputs = [t.input_matrix(t.largest()).shape[1:] for t in self.task.parts()]
+        outputs = [t.target_matrix(t.largest()).shape[1:] for t in self.task.parts()]
+        self.max_cols = max(c for _, c in inputs)
+        self.max_src_len = prefix + max(r if self.rows else self.codec_in.max_len(r, c) for r, c in inputs)
+        # matrix + end token (the start token is counted in max_tgt_len); the number head: one query per number
+        self.max_out_len = max(self.codec_out.max_len(r, c) for r, c in outputs) + 1
+        self.max_tgt_len = max(r * c for r, c in outputs) if self.numbers else self.max_out_len + 1
 
     def encode(self, problems) -> tuple[np.ndarray, ...]:
-        """Problems -> (src, tgt), or (src, tgt, place, multiplier) when the encoder reads a Source."""
+        """Problems -> (src, tgt), or (src, tgt, place, multiplier) when the encoder reads a Source. With the row
+        reader src is the (n, R, C) input / model.number_scale (float32); with the number head tgt is the (n, K)
+        target's entries, row by row, / model.number_scale."""
         x, y = self.task.input_matrix(problems), self.task.target_matrix(problems)
         self.codec_in.check_shape(*x.shape[1:])
         self.codec_out.check_shape(*y.shape[1:])
+        token = self.task.task_token(problems)
+        if not (self.rows or self.numbers):
+            return self._tokens(x, y, token)
+        if token is not None:
+            raise UserError("model.reader, model.head: rows and numbers do not cotrain (no task token)")
+        tokens = None if self.rows and self.numbers else self._tokens(x, y, None)
+        src = (x / self.scale).astype(np.float32) if self.rows else tokens[0]
+        tgt = (y.reshape(len(y), -1) / self.scale).astype(np.float32) if self.numbers else tokens[1]
+        return (src, tgt) if self.rows else (src, tgt, *tokens[2:])
+
+    def _tokens(self, x, y, token) -> tuple[np.ndarray, ...]:
+        """Input x and target y as LAWT's token sequences (``token``: cotraining's task token, first in src):
+        (src, tgt[, place, multiplier])."""
         values = self.codec_in.written(x)
         n, k = values.shape
         if self.enc_in is self.enc_out:  # one encoding call for both: half the per-call numpy overhead
@@ -62,7 +81,6 @@ class MatrixPipeline:
         src, _ = self.codec_in.from_local(local_in, *x.shape[1:])
         body, lengths = self.codec_out.from_local(local_out, *y.shape[1:])
         source = self.codec_in.source(values, local_in, *x.shape[1:], src.shape[1]) if self.with_source else None
-        token = self.task.task_token(problems)
         if token is not None:
             src = np.concatenate([np.full((n, 1), self.vocab.index[token]), src], axis=1)
             if source is not None:  # the task token's place is 0, its factor 1
@@ -84,8 +102,17 @@ class MatrixPipeline:
         return (self.vocab.pad_id, self.vocab.pad_id) + ((0, 1.0) if self.with_source else ())
 
     def loss(self, forward, arrays, device) -> LossTerms:
-        """Teacher-forced cross-entropy over the target tokens (arrays: numpy or, pinned, torch)."""
+        """Teacher-forced cross-entropy over the target tokens (arrays: numpy or, pinned, torch); with the number
+        head, optim.loss over the scaled numbers (a sequence is 'right' when every number is within 0.5% of
+        model.number_scale)."""
         src, tgt, *source = (torch.as_tensor(x).to(device, non_blocking=True) for x in arrays)
+        if self.numbers:
+            pred = forward(src, None, *source, n_out=tgt.shape[1]).float()
+            fn = F.smooth_l1_loss if self.cfg.optim.loss == "smooth_l1" else F.mse_loss
+            total = fn(pred, tgt, reduction="sum")
+            with torch.no_grad():
+                right = ((pred - tgt).abs() < 0.005).all(1).sum()
+            return LossTerms(total, torch.tensor(tgt.numel(), device=tgt.device), right, len(src))
         tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
         logits = forward(src, tgt_in, *source)
         mask = tgt_out != self.vocab.pad_id
@@ -151,7 +178,14 @@ class MatrixPipeline:
 
     def build_model(self):
         return Seq2Seq(self.cfg.model, len(self.vocab), self.max_src_len, self.max_tgt_len, self.vocab.pad_id,
-                       places=(self.vocab.max_dim, self.enc_in.width))
+                       places=(self.vocab.max_dim, self.enc_in.width), max_cols=self.max_cols)
+
+    def written(self, predictions: np.ndarray) -> list[str]:
+        """A number head's predicted matrices (n, r, c) as the token text the output encoding writes (what records
+        and the report show; the check reads the numbers themselves)."""
+        n, r, c = predictions.shape
+        body, lengths = self.codec_out.from_local(self.enc_out.encode(predictions.reshape(n, -1)), r, c)
+        return [" ".join(self.vocab.strings(row[:k])) for row, k in zip(body, lengths)]
 
 
 def input_encoding(enc_cfg):

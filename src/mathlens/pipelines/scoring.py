@@ -16,6 +16,7 @@ import torch
 
 from ..distributed import gather_rows, shard_rows
 from ..encodings.sequence import REASONS
+from ..errors import UserError
 from ..models.decoding import beam_search, greedy
 
 
@@ -43,6 +44,9 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
     world-th problem and the summary is over all of them (records then hold this rank's problems only).
     """
     task, vocab = pipe.task, pipe.vocab
+    if getattr(pipe, "numbers", False) and beam > 1:
+        raise UserError("--beam: a number head (model.head = \"numbers\") writes its numbers at once; there is "
+                        "no search to widen (use --beam 1)")
     was_training = model.training
     model.eval()
     errors, groups, best_any, reasons, rows = [], [], [], [], []
@@ -52,17 +56,26 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
         src, tgt, *source = pipe.encode(problems)
         src_t = torch.from_numpy(src).to(device)
         source = tuple(torch.from_numpy(x).to(device) for x in source)
-        with torch.inference_mode(), autocast():
-            if beam == 1:
-                gen = greedy(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, source=source)[:, None]
-            else:
-                gen, _ = beam_search(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, beam,
-                                     source=source)
-        gen = gen.cpu().numpy()  # (n, beams, L), best beam first
-        n, k = gen.shape[:2]
-        repeated = {key: np.repeat(v, k, axis=0) for key, v in problems.items()}
-        pred, reason = pipe.decode(repeated, gen.reshape(n * k, -1))
-        err_all = np.where(exact_match(gen, tgt, vocab.pad_id), 0.0, task.verify(repeated, pred).reshape(n, k))
+        if getattr(pipe, "numbers", False):  # the number head: the numbers themselves, nothing to decode
+            with torch.inference_mode(), autocast():
+                values = model(src_t, None, *source, n_out=tgt.shape[1]).float().cpu().numpy()
+            n, k = len(src), 1
+            pred = (values * pipe.scale).astype(np.float64).reshape(n, *task.output_shape(problems))
+            reason, written = np.zeros(n, dtype=np.int64), pipe.written(pred)
+            err_all = task.verify(problems, pred)[:, None]
+        else:
+            with torch.inference_mode(), autocast():
+                if beam == 1:
+                    gen = greedy(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, source=source)[:, None]
+                else:
+                    gen, _ = beam_search(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, beam,
+                                         source=source)
+            gen = gen.cpu().numpy()  # (n, beams, L), best beam first
+            n, k = gen.shape[:2]
+            repeated = {key: np.repeat(v, k, axis=0) for key, v in problems.items()}
+            pred, reason = pipe.decode(repeated, gen.reshape(n * k, -1))
+            err_all = np.where(exact_match(gen, tgt, vocab.pad_id), 0.0, task.verify(repeated, pred).reshape(n, k))
+            written = [" ".join(vocab.strings(_until_eos(g, vocab.eos_id))) for g in gen[:, 0]]
         err, reason, any_err = err_all[:, 0], reason.reshape(n, k)[:, 0], err_all.min(1)
         errors.append(err)
         groups.append(np.full(n, task.task_token(problems) or ""))
@@ -80,8 +93,10 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
             if beam > 1:
                 frame["any_beam_error"] = any_err
             frame["reason"] = [REASONS[r] for r in reason]
-            frame["prediction"] = [" ".join(vocab.strings(_until_eos(g, vocab.eos_id))) for g in gen[:, 0]]
-            frame["target"] = [" ".join(vocab.strings(_until_eos(t[1:], vocab.eos_id))) for t in tgt]
+            frame["head"] = "numbers" if getattr(pipe, "numbers", False) else "tokens"  # which head wrote it
+            frame["prediction"] = written
+            frame["target"] = (pipe.written(task.target_matrix(problems)) if getattr(pipe, "numbers", False) else
+                               [" ".join(vocab.strings(_until_eos(t[1:], vocab.eos_id))) for t in tgt])
             rows.append(frame)
     model.train(was_training)
     err = gather_rows(errors)

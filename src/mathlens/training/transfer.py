@@ -5,8 +5,8 @@ unembed). Shapes must match, with two exceptions that fine-tuning needs:
 - token tables (embedding, unembedding) are copied row by row by token *string*, so a run whose vocabulary
   gained ``V6`` or a new encoding's symbols keeps every token it shares with the source (new rows keep their
   fresh initialisation);
-- position tables may be longer than the source's (6x6 matrices after 5x5): the source's positions fill the
-  first rows, the new ones keep their fresh initialisation.
+- position tables, and the row reader's column table, may be longer than the source's (6x6 matrices after
+  5x5): the source's rows fill the first rows, the new ones keep their fresh initialisation.
 Anything else that differs (width, layers, heads, architecture) is refused with one line naming the parameter.
 """
 
@@ -24,6 +24,7 @@ from . import checkpoint
 
 PARTS = ("embed", "pos", "blocks", "unembed")
 TOKEN_TABLES = ("embed.weight", "unembed.weight")
+GROWING = ("reader.col.weight",)  # a table with one row per matrix column (models/seq2seq.py RowReader)
 
 
 def part_of(name: str) -> str:
@@ -91,7 +92,7 @@ def copy_from_run(model, source_path, parts, arch: str, vocab=None) -> int:
         with torch.no_grad():
             if name in TOKEN_TABLES and vocab is not None and src.shape[1:] == param.shape[1:]:
                 _copy_rows_by_token(param, src, vocab, source_vocab)
-            elif part_of(name) == "pos" and src.dim() == 2 and src.shape[1] == param.shape[1] \
+            elif (part_of(name) == "pos" or name in GROWING) and src.dim() == 2 and src.shape[1] == param.shape[1] \
                     and src.shape[0] <= param.shape[0]:
                 param[: src.shape[0]].copy_(src)
             elif src.shape == param.shape:

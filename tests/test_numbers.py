@@ -1,0 +1,146 @@
+"""Reading and writing numbers as numbers (issue 32): the row reader (one encoder token per matrix row) and the
+number head (one query per output number, a regression), on tiny configs."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import set_args
+
+from mathlens import load_run
+from mathlens.cli import main
+from mathlens.config import resolve
+from mathlens.errors import UserError
+from mathlens.pipelines import pipeline_for
+from mathlens.pipelines.scoring import score_matrices
+from mathlens.training import checkpoint
+
+NUMBERS = ["model.reader=\"rows\"", "model.head=\"numbers\"", "optim.loss=\"smooth_l1\""]
+TINY = ["task.name=\"eigenvalues\"", "task.rows=3", "model.enc_layers=1", "model.dec_layers=1", "model.d_model=16",
+        "model.n_heads=2", "train.max_examples=512", "train.batch_size=32", "train.eval_every=256",
+        "train.eval_size=20", "train.log_every=2", "train.threads=1", "optim.warmup=2", "optim.lr=3e-3",
+        "optim.schedule=\"constant\"", "eval.size=40", "eval.batch_size=20"]
+
+
+def pipe_of(*overrides):
+    return pipeline_for(resolve("quickstart", TINY + list(overrides)))
+
+
+def test_the_row_reader_makes_one_token_per_row_from_the_rows_numbers():
+    pipe = pipe_of(*NUMBERS, "task.rows=[3, 4]")
+    problems = pipe.task.sample(6, np.random.default_rng(0))
+    src, tgt = pipe.encode(problems)
+    rows = src.shape[1]
+    assert src.dtype == np.float32 and src.shape == (6, rows, rows)  # square inputs of one drawn size
+    np.testing.assert_allclose(src * 10, problems["input"], rtol=1e-6)  # / model.number_scale
+    want = np.linalg.eigvalsh(problems["input"])[:, ::-1] / 10
+    np.testing.assert_allclose(tgt, want, rtol=1e-5, atol=1e-6)
+    model = pipe.build_model()
+    assert pipe.max_src_len == 4 and pipe.max_tgt_len == 4  # four rows in, four numbers out at most
+    memory, mask = model.encode(torch.from_numpy(src))
+    assert memory.shape == (6, rows, 16) and mask is None
+    out = model(torch.from_numpy(src), n_out=rows)
+    assert out.shape == (6, rows)
+    # the token of row i is a linear map of that row's numbers: changing row 0 changes token 0 alone
+    tokens = model.reader(torch.from_numpy(src))
+    moved = src.copy()
+    moved[:, 0] += 1.0
+    delta = model.reader(torch.from_numpy(moved)) - tokens
+    assert delta[:, 1:].abs().max() == 0 and delta[:, 0].abs().max() > 0
+    torch.testing.assert_close(delta[:, 0], model.reader.col.weight[:rows].sum(0).expand(6, -1))
+
+
+def test_a_wider_reader_reads_narrower_rows_with_its_first_columns():
+    small, large = pipe_of(*NUMBERS).build_model(), pipe_of(*NUMBERS, "task.rows=5").build_model()
+    with torch.no_grad():
+        large.reader.col.weight[:3] = small.reader.col.weight
+        large.reader.bias.copy_(small.reader.bias)
+    rows = torch.randn(4, 3, 3)
+    torch.testing.assert_close(large.reader(rows), small.reader(rows), rtol=0, atol=0)
+
+
+def test_the_number_head_round_trip_verifies_the_true_answer_and_records_it():
+    pipe = pipe_of(*NUMBERS)
+    batches = pipe.test_set(40, 1, 20)
+
+    class Oracle(torch.nn.Module):  # writes the true eigenvalues: what a perfect number head writes
+        def forward(self, src, tgt_in=None, n_out=None):
+            return torch.linalg.eigvalsh(src.double() * 10).flip(-1).float() / 10
+
+    summary, records = score_matrices(Oracle(), pipe, batches, torch.device("cpu"), records=True)
+    assert summary["acc@0.5%"] == 1.0 and summary["invalid"] == 0.0 and summary["n"] == 40
+    assert (records["error"] < 1e-5).all() and set(records["head"]) == {"numbers"}
+    assert (records["prediction"] == records["target"]).all()  # written in the output encoding for reading
+    assert pipe.decode_text(records["prediction"][:1])[0].shape == (3, 1)  # the report reads them back
+
+    class Off(Oracle):  # 10% too large: wrong at 5%, right at no tolerance below 10%
+        def forward(self, src, tgt_in=None, n_out=None):
+            return super().forward(src) * 1.1
+
+    summary, _ = score_matrices(Off(), pipe, batches, torch.device("cpu"))
+    assert summary["acc@5%"] == 0.0 and summary["median_error"] == pytest.approx(0.1, rel=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["smooth_l1", "mse"])
+def test_a_number_run_learns_resumes_exactly_and_evaluates(loss):
+    args = TINY + NUMBERS[:2] + [f"optim.loss=\"{loss}\""]
+    assert main(["train", "quickstart", "--out", "runs/a", "--quiet", *set_args(args)]) == 0
+    assert main(["train", "quickstart", "--out", "runs/b", "--quiet",
+                 *set_args(args + ["train.max_examples=256"])]) == 0
+    assert main(["train", "runs/b", "--quiet", "--set", "train.max_examples=512"]) == 0
+    wa, _ = checkpoint.read(load_run("runs/a").path / "checkpoint.safetensors")
+    wb, _ = checkpoint.read(load_run("runs/b").path / "checkpoint.safetensors")
+    assert set(wa) == set(wb) and not any("embed.weight" == k.split("model.")[-1] for k in wa)  # no tokens at all
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
+    train = load_run("runs/a").metrics().query("kind == 'train'")["loss"]
+    assert np.isfinite(train).all() and train.iloc[-1] < train.iloc[0]
+    assert main(["eval", "runs/a", "--size", "40"]) == 0
+    records = pd.read_parquet("runs/a/eval/test-n40-seed1234.parquet")
+    assert len(records) == 40 and np.isfinite(records["error"]).all()
+    assert main(["analyze", "runs/a", "failures"]) == 0 and main(["report", "runs/a"]) == 0
+
+
+def test_gradients_of_the_number_head_are_finite_and_reach_every_weight():
+    pipe = pipe_of(*NUMBERS)
+    torch.manual_seed(0)
+    model = pipe.build_model()
+    arrays = pipe.encode(pipe.task.sample(8, np.random.default_rng(0)))
+    terms = pipe.loss(model, arrays, torch.device("cpu"))
+    assert terms.tokens.item() == 8 * 3 and terms.n == 8
+    terms.total.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_tokens_in_numbers_out_and_rows_in_tokens_out_train_too():
+    for extra in (["model.head=\"numbers\"", "optim.loss=\"mse\""], ["model.reader=\"rows\""]):
+        args = TINY + extra + ["train.max_examples=128", "train.eval_every=128"]
+        assert main(["train", "quickstart", "--out", "runs/mixed", "--quiet", *set_args(args)]) == 0
+        evals = load_run("runs/mixed").metrics().query("kind == 'eval'")
+        assert len(evals) == 1 and evals["n"].iloc[0] == 20
+        assert main(["eval", "runs/mixed", "--size", "20"]) == 0
+        shutil.rmtree("runs/mixed")  # the next combination reuses the directory
+
+
+@pytest.mark.parametrize("preset, settings, says", [
+    ("quickstart", ["model.head=\"numbers\""], "optim.loss: 'cross_entropy' does not train a number head"),
+    ("quickstart", ["optim.loss=\"mse\""], "optim.loss: 'mse' is a regression loss; it trains a number head"),
+    ("quickstart", ["model.reader=\"rows\"", "encoding.input=\"xval\""], "encoding.input: model.reader = \"rows\""),
+    ("quickstart", ["model.reader=\"rows\"", "model.src_positions=\"2d\""], "model.src_positions: model.reader"),
+    ("arith/add-3digit", ["model.head=\"numbers\""], "model.head: rows and numbers are for matrix tasks"),
+    ("quickstart", ["model.reader=\"columns\""], "model.reader: 'columns' is not allowed; choose from tokens, rows"),
+])
+def test_number_options_that_do_not_combine_are_one_line(preset, settings, says):
+    with pytest.raises(UserError) as e:
+        resolve(preset, settings)
+    assert str(e.value).startswith(says) and "\n" not in str(e.value)
+
+
+def test_a_number_head_has_no_beam_to_search(capsys):
+    assert main(["train", "quickstart", "--out", "runs/n", "--quiet",
+                 *set_args(TINY + NUMBERS + ["train.max_examples=64", "train.eval_every=64"])]) == 0
+    assert main(["eval", "runs/n", "--size", "20", "--beam", "3"]) == 2
+    assert "--beam: a number head" in capsys.readouterr().err
