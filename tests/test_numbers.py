@@ -125,6 +125,42 @@ def test_tokens_in_numbers_out_and_rows_in_tokens_out_train_too():
         shutil.rmtree("runs/mixed")  # the next combination reuses the directory
 
 
+@pytest.mark.parametrize("task", ["eigenvalues", "invert_matrix", "eigenvectors", "matrix_product"])
+def test_each_check_loss_is_zero_on_the_true_answer_and_the_checks_value_otherwise(task):
+    pipe = pipe_of(*NUMBERS[:2], "optim.loss=\"check\"", f"task.name=\"{task}\"")
+    problems = pipe.task.sample(16, np.random.default_rng(0))
+    m = torch.from_numpy(pipe.task.input_matrix(problems)).double()
+    true = torch.from_numpy(pipe.task.target_matrix(problems).copy()).double()
+    loss = pipe.task.check_loss
+    assert loss(m, true, true).abs().max() < 1e-9  # the true answer passes (float64 rounding)
+    wrong = true * 1.1  # every number 10% off: the check's value, in LAWT's d1
+    if task in ("eigenvalues", "invert_matrix", "matrix_product"):  # d1 of the residual, as verify computes it
+        want = pipe.task.verify(problems, wrong.numpy())
+        torch.testing.assert_close(loss(m, wrong, true), torch.from_numpy(want), rtol=1e-9, atol=1e-12)
+    else:  # eigenvectors: the strict check (LAWT's residual plus ||V^T V - I||_1 / n) and V = 0 refused
+        v, lam = wrong[:, 1:], wrong[:, 0]
+        residual = v.transpose(1, 2) @ m @ v - torch.diag_embed(lam)
+        orth = (v.transpose(1, 2) @ v - torch.eye(3, dtype=v.dtype)).abs().sum((1, 2)) / 3
+        torch.testing.assert_close(loss(m, wrong, true), residual.abs().sum((1, 2)) / lam.abs().sum(1) + orth)
+        zero = true.clone()
+        zero[:, 1:] = 0
+        assert (loss(m, zero, true) >= 1 - 1e-9).all()  # V = 0: residual -diag(lam), error 1, orthogonality 1
+        flipped = true.clone()
+        flipped[:, 1:, 0] *= -1  # another sign of an eigenvector: still exact, no target's sign preferred
+        assert loss(m, flipped, true).abs().max() < 1e-9
+    pred = true.clone().requires_grad_()
+    loss(m, pred + 0.01, true).sum().backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_a_check_loss_run_trains_and_evaluates():
+    args = TINY + NUMBERS[:2] + ["optim.loss=\"check\"", "task.name=\"invert_matrix\"", "task.rows=2"]
+    assert main(["train", "quickstart", "--out", "runs/c", "--quiet", *set_args(args)]) == 0
+    train = load_run("runs/c").metrics().query("kind == 'train'")["loss"]
+    assert np.isfinite(train).all() and train.iloc[-1] < train.iloc[0]
+    assert main(["eval", "runs/c", "--size", "40"]) == 0
+
+
 @pytest.mark.parametrize("preset, settings, says", [
     ("quickstart", ["model.head=\"numbers\""], "optim.loss: 'cross_entropy' does not train a number head"),
     ("quickstart", ["optim.loss=\"mse\""], "optim.loss: 'mse' is a regression loss; it trains a number head"),

@@ -151,8 +151,10 @@ class OptimConfig:
                          min=0.0, max=10.0)
     loss: str = opt("cross_entropy", "cross_entropy (token outputs); full-batch tasks: stablemax (StableMax "
                                      "cross-entropy, Prieto et al. 2025: no softmax collapse); a number head "
-                                     "(model.head = numbers): smooth_l1 or mse on the scaled numbers",
-                    choices=["cross_entropy", "stablemax", "smooth_l1", "mse"])
+                                     "(model.head = numbers): smooth_l1 or mse on the scaled numbers, or check (the "
+                                     "task's check as the loss: LAWT's d1 error, against the target or, for "
+                                     "inversion and eigenvectors, with none)",
+                    choices=["cross_entropy", "stablemax", "smooth_l1", "mse", "check"])
     perp_grad: bool = opt(False, "full-batch tasks: the perpendicular gradient (Prieto et al.'s ⊥Grad): each "
                                  "gradient loses its component along its weights, rescaled to its norm")
     weight_decay: float = opt(0.0, "weight decay of the matrices (decoupled with adamw and muon, L2 with adam)",
@@ -281,10 +283,11 @@ def _validate_number_io(task, cfg: RunConfig) -> None:
                 if m.src_positions != "flat" else "encoding.input")
         raise UserError(f"{what}: model.reader = \"rows\" reads every entry's value, row by row; it does not "
                         f"combine with input_layout upper, 2d positions or xval")
-    regression = o.loss in ("smooth_l1", "mse")
+    regression = o.loss in ("smooth_l1", "mse", "check")
     if task.family == "matrix" and regression != (m.head == "numbers"):
         raise UserError(f"optim.loss: {o.loss!r} " + ("is a regression loss; it trains a number head (model.head = "
-                        "\"numbers\")" if regression else "does not train a number head: choose smooth_l1 or mse"))
+                        "\"numbers\")" if regression else "does not train a number head: choose smooth_l1, mse or "
+                        "check"))
 
 
 def config_from_dict(data: dict) -> RunConfig:

@@ -40,6 +40,7 @@ class MatrixPipeline:
         self.codec_out = MatrixCodec(self.enc_out, self.vocab)
         m = cfg.model
         self.rows, self.numbers, self.scale = m.reader == "rows", m.head == "numbers", m.number_scale
+        self.check = cfg.optim.loss == "check"  # the loss reads the input matrix: two more arrays
         # the encoder also reads each token's place in the matrix and its embedding's factor (Source)
         self.with_source = not self.rows and (self.enc_in.continuous or m.src_positions == "2d")
         prefix = 1 if self.task.extra_tokens else 0  # cotraining's task token
@@ -66,7 +67,10 @@ class MatrixPipeline:
         tokens = None if self.rows and self.numbers else self._tokens(x, y, None)
         src = (x / self.scale).astype(np.float32) if self.rows else tokens[0]
         tgt = (y.reshape(len(y), -1) / self.scale).astype(np.float32) if self.numbers else tokens[1]
-        return (src, tgt) if self.rows else (src, tgt, *tokens[2:])
+        arrays = (src, tgt) if self.rows else (src, tgt, *tokens[2:])
+        if self.check:  # the check reads the clean input, and the target's shape
+            arrays += (problems["input"].astype(np.float32), np.tile(np.array(y.shape[1:]), (len(y), 1)))
+        return arrays
 
     def _tokens(self, x, y, token) -> tuple[np.ndarray, ...]:
         """Input x and target y as LAWT's token sequences (``token``: cotraining's task token, first in src):
@@ -99,7 +103,8 @@ class MatrixPipeline:
     @property
     def fills(self) -> tuple:
         """What pads each encoded array when batches of different lengths are joined."""
-        return (self.vocab.pad_id, self.vocab.pad_id) + ((0, 1.0) if self.with_source else ())
+        return ((self.vocab.pad_id, self.vocab.pad_id) + ((0, 1.0) if self.with_source else ())
+                + ((0.0, 0) if self.check else ()))
 
     def loss(self, forward, arrays, device) -> LossTerms:
         """Teacher-forced cross-entropy over the target tokens (arrays: numpy or, pinned, torch); with the number
@@ -107,11 +112,18 @@ class MatrixPipeline:
         model.number_scale)."""
         src, tgt, *source = (torch.as_tensor(x).to(device, non_blocking=True) for x in arrays)
         if self.numbers:
+            if self.check:
+                *source, m, shape = source
             pred = forward(src, None, *source, n_out=tgt.shape[1]).float()
-            fn = F.smooth_l1_loss if self.cfg.optim.loss == "smooth_l1" else F.mse_loss
-            total = fn(pred, tgt, reduction="sum")
             with torch.no_grad():
                 right = ((pred - tgt).abs() < 0.005).all(1).sum()
+            if self.check:  # the mean of the check over the problems
+                r, c = shape[0].tolist()
+                total = self.task.check_loss(m, (pred * self.scale).view(-1, r, c),
+                                             (tgt * self.scale).view(-1, r, c)).sum()
+                return LossTerms(total, torch.tensor(len(src), device=tgt.device), right, len(src))
+            fn = F.smooth_l1_loss if self.cfg.optim.loss == "smooth_l1" else F.mse_loss
+            total = fn(pred, tgt, reduction="sum")
             return LossTerms(total, torch.tensor(tgt.numel(), device=tgt.device), right, len(src))
         tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
         logits = forward(src, tgt_in, *source)

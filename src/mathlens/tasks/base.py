@@ -13,6 +13,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 
 import numpy as np
+import torch
 
 Problems = dict  # name -> numpy array with the problem index first; every array has the same length n
 
@@ -126,6 +127,12 @@ class MatrixTask(Task):
         inversion, also check their condition number)."""
         m = problems["input"]
         return np.isfinite(m).reshape(len(m), -1).all(1)
+
+    def check_loss(self, m: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The check as a differentiable loss (``optim.loss = "check"``, a number head): (n,) for inputs m
+        (n, r, c), predictions and targets (n, r', c'). Default: LAWT's d1 error against the target,
+        sum|P - T| / sum|T|; tasks whose check needs no target (inversion, decompositions) override it."""
+        return (pred - target).abs().flatten(1).sum(1) / target.abs().flatten(1).sum(1).clamp_min(1e-12)
 
     def input_matrix(self, problems: Problems) -> np.ndarray:
         """The (n, rows, cols) matrix the model reads (the noisy copy when the task adds noise)."""

@@ -8,6 +8,7 @@ are the spectral tasks' (:class:`~mathlens.tasks.spectral.SpectralOptions`), plu
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .matrices import lawt_error, target_error
 from .spectral import SpectralTask
@@ -28,6 +29,11 @@ class InvertMatrix(SpectralTask):
 
     def target_matrix(self, problems):
         return np.linalg.inv(problems["input"])
+
+    def check_loss(self, m, pred, target):
+        """LAWT's d1 check, sum|M H - I| / n: no target (any exact inverse scores 0)."""
+        eye = torch.eye(m.shape[1], dtype=pred.dtype, device=pred.device)
+        return (m.to(pred.dtype) @ pred - eye).abs().sum((1, 2)) / m.shape[1]
 
     def verify(self, problems, predictions):
         m = problems["input"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import torch
 
 from ..errors import UserError
 from ..options import opt
@@ -203,6 +204,15 @@ class Eigenvectors(SpectralTask):
         if self.options.signs == "canonical":
             v = canonical_signs(v)
         return np.concatenate([lam[:, None, :], v], axis=1)
+
+    def check_loss(self, m, pred, target):
+        """The strict check without a target: ||V^T M V - diag(lam)||_1 / ||lam||_1 plus ||V^T V - I||_1 / n, so
+        that V = 0 does not pass (it scores 2) and no eigenvector's sign is preferred."""
+        lam, v = pred[:, 0, :], pred[:, 1:, :]
+        residual = v.transpose(1, 2) @ m.to(pred.dtype) @ v - torch.diag_embed(lam)
+        eye = torch.eye(v.shape[2], dtype=pred.dtype, device=pred.device)
+        return (residual.abs().sum((1, 2)) / lam.abs().sum(1).clamp_min(1e-12)
+                + (v.transpose(1, 2) @ v - eye).abs().sum((1, 2)) / v.shape[2])
 
     def verify(self, problems, predictions):
         m = problems["input"]
