@@ -1,7 +1,9 @@
 """Reading and writing numbers as numbers (issue 32): the row reader (one encoder token per matrix row) and the
 number head (one query per output number, a regression), on tiny configs."""
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,11 +11,13 @@ import pytest
 import torch
 from conftest import set_args
 
-from mathlens import load_run
+from mathlens import encodings, load_run
 from mathlens.cli import main
 from mathlens.config import resolve
+from mathlens.encodings.grammar import DONE, number_automaton
 from mathlens.errors import UserError
 from mathlens.pipelines import pipeline_for
+from mathlens.pipelines.grammar import MatrixGrammar
 from mathlens.pipelines.scoring import score_matrices
 from mathlens.training import checkpoint
 
@@ -180,3 +184,82 @@ def test_a_number_head_has_no_beam_to_search(capsys):
                  *set_args(TINY + NUMBERS + ["train.max_examples=64", "train.eval_every=64"])]) == 0
     assert main(["eval", "runs/n", "--size", "20", "--beam", "3"]) == 2
     assert "--beam: a number head" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ decoding constrained by grammar
+
+@pytest.mark.parametrize("name", ["P10", "P1000", "B1999", "FP15"])
+def test_the_number_automaton_accepts_what_the_encoder_writes_and_nothing_else(name):
+    enc = encodings.get(name)
+    automaton = number_automaton(enc)
+    values = np.concatenate([[0.0, 1e-100, -9.99e100, 3.14, -0.0271],
+                             np.random.default_rng(0).normal(0, 10, 500) * 10.0 ** np.arange(-5, 5).repeat(50)])
+
+    def accepts(seq):
+        state = 0
+        for i, tok in enumerate(seq):
+            nxt = automaton[state].get(int(tok))
+            if nxt is None:
+                return False
+            if nxt == DONE:
+                return i == len(seq) - 1
+            state = nxt
+        return False  # ended inside a number
+
+    with np.errstate(invalid="ignore"):  # FP15 writes NaN past its range
+        written = enc.encode(values)
+    assert all(accepts(row[row != -1]) for row in written)
+    ok = enc.decode(written)[1]
+    rng = np.random.default_rng(1)
+    decodes = []
+    for _ in range(2000):  # random sequences: what the automaton accepts decodes (not the other way round: the
+        seq = rng.integers(0, len(enc.vocab), rng.integers(1, enc.width + 1))  # decoders also read "N-3 E-78")
+        padded = np.full((1, enc.width), -1)
+        padded[0, : len(seq)] = seq
+        decodes.append(bool(enc.decode(padded)[1][0]))
+        assert not accepts(seq) or decodes[-1], [enc.vocab[t] for t in seq]
+    assert ok.all() and (enc.width == 1 or not all(decodes))  # ill-formed ones were among them (FP15 has none)
+
+
+def test_the_matrix_grammar_walks_a_written_matrix_by_hand():
+    pipe = pipe_of("encoding.output=\"P10\"", "encoding.input=\"P10\"")
+    grammar, index = MatrixGrammar(pipe.vocab, pipe.enc_out), pipe.vocab.index
+    text = "V2 V1 + 3 1 4 E-2 - 2 7 1 E-4 <eos>".split()
+    state = grammar.start(1)
+    for tok in text:
+        assert grammar.mask(state)[0, index[tok]], tok
+        state = grammar.advance(state, torch.tensor([index[tok]]))
+    assert int(state[0][0]) == grammar.END and int(state[1][0]) == 0
+    state = grammar.start(1)
+    for tok in "V2 V1 + 3 1 4 E-2".split():
+        state = grammar.advance(state, torch.tensor([index[tok]]))
+    allowed = {pipe.vocab.symbols[i] for i in grammar.mask(state)[0].nonzero()[:, 0].tolist()}
+    assert allowed == {"+", "-"}  # a second number must follow: no <eos>, no V token, no digit
+
+
+@pytest.mark.parametrize("output", ["P10", "P1000", "B1999", "FP15"])
+def test_constrained_decoding_makes_every_answer_decode_even_from_an_untrained_model(output):
+    pipe = pipe_of(f"encoding.output=\"{output}\"")
+    torch.manual_seed(0)
+    model = pipe.build_model()
+    batches = pipe.test_set(20, 1, 20)
+    free, _ = score_matrices(model, pipe, batches, torch.device("cpu"))
+    assert free["invalid"] > 0.5  # an untrained model writes tokens at random
+    for beam in (1, 3):
+        summary, records = score_matrices(model, pipe, batches, torch.device("cpu"), records=True, beam=beam,
+                                          constrained=True)
+        assert summary["invalid"] == 0.0 and (records["reason"] == "ok").all()
+        assert np.isfinite(records["error"]).all()
+
+
+def test_eval_constrained_writes_its_own_files_and_is_refused_where_it_does_not_apply(capsys):
+    assert main(["train", "quickstart", "--out", "runs/t", "--quiet",
+                 *set_args(TINY + ["train.max_examples=64", "train.eval_every=64"])]) == 0
+    assert main(["eval", "runs/t", "--size", "20", "--constrained"]) == 0
+    summary = json.loads(Path("runs/t/eval/test-n20-seed1234-constrained.json").read_text())
+    assert summary["constrained"] is True and summary["invalid"] == 0.0
+    assert main(["train", "quickstart", "--out", "runs/n", "--quiet",
+                 *set_args(TINY + NUMBERS + ["train.max_examples=64", "train.eval_every=64"])]) == 0
+    capsys.readouterr()
+    assert main(["eval", "runs/n", "--size", "20", "--constrained"]) == 2
+    assert "--constrained: a number head" in capsys.readouterr().err

@@ -167,8 +167,8 @@ def as_run(run, checkpoint: str = "latest") -> Run:
 
 def evaluate(run, checkpoint: str = "latest", **options) -> tuple[dict, Path]:
     """`mathlens eval RUN` from Python: (summary, path of the records or table). ``checkpoint``: "latest" or
-    "best"; options: size, seed, beam, batch_size, ood, digits (those that apply to the run's family). Holds the
-    run's writer lock."""
+    "best"; options: size, seed, beam, batch_size, ood, digits, data, constrained (those that apply to the run's
+    family). Holds the run's writer lock."""
     run = as_run(run, checkpoint)
     with lock.hold(run.path, "mathlens eval"):
         return family_of(run).evaluate(run, **options)

@@ -35,7 +35,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     summary, path = api.evaluate(args.run, checkpoint=args.checkpoint, size=args.size, seed=args.seed,
                                  beam=args.beam, batch_size=args.batch_size, ood=args.ood, digits=args.digits,
-                                 data=args.data)
+                                 data=args.data, constrained=args.constrained)
     print(format_summary(summary))
     print(f"{'table' if str(path).endswith('.md') else 'records'}: {path}")
     return 0
@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--size", type=int, help="test problems (default: the run's eval.size)")
     e.add_argument("--seed", type=int, help="test-set seed (default: the run's eval.seed)")
     e.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    e.add_argument("--constrained", action="store_true",
+                   help="matrix runs: decode only well-formed matrices of the answer's shape in the output encoding "
+                        "(a grammar built from the encoder), so that every answer decodes and the check judges it")
     e.add_argument("--batch-size", type=int, help="problems decoded at once")
     e.add_argument("--checkpoint", choices=["latest", "best"], default="latest",
                    help="the weights to evaluate: the latest checkpoint (default) or the best periodic evaluation's "

@@ -50,14 +50,14 @@ def parse_digits(text: str | None, task) -> list[int]:
 
 
 def eval_digits_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits: str | None = None,
-                    data=None):
+                    data=None, constrained=False):
     """`mathlens eval` of an arithmetic run: the training distribution and each operand length, one table
     (``data``: the problems of a data file instead, one row).
 
     Writes eval/digits-nN-seedS.{parquet,csv,md,json}; returns (summary, path of the table)."""
-    if beam != 1 or ood:
+    if beam != 1 or ood or constrained:
         raise UserError(f"{run.path}: an arithmetic run is evaluated greedily by operand length; use --digits "
-                        f"instead of --beam and --ood")
+                        f"instead of --beam, --ood and --constrained")
     if data and (digits or size is not None or seed is not None):
         raise UserError("--data: the file is the test set; --size, --seed and --digits do not apply with it")
     size, seed, batch_size = check_test_options(run.cfg, size, seed, batch_size, beam)

@@ -11,11 +11,12 @@ from ..io import atomic_path, write_json
 from ..pipelines.modular import logits_of
 
 
-def eval_modular_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None, data=None):
+def eval_modular_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None, data=None,
+                     constrained=False):
     """A finite task: every example, with its split; records x, y, op, answer, prediction, correct, split."""
-    if size is not None or seed is not None or beam != 1 or ood or digits is not None or data:
+    if size is not None or seed is not None or beam != 1 or ood or digits is not None or data or constrained:
         raise UserError(f"{run.path}: a {run.task.name} run is evaluated on every example; "
-                        f"--size, --seed, --beam, --ood, --digits and --data do not apply")
+                        f"--size, --seed, --beam, --ood, --digits, --data and --constrained do not apply")
     task, examples = run.task, run.pipe.data
     train_idx, _ = run.pipe.split()
     prediction = logits_of(run.model, torch.as_tensor(run.pipe.tokens())).argmax(-1).numpy()

@@ -7,9 +7,11 @@ import torch
 
 @torch.inference_mode()
 def greedy(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use_cache: bool = True,
-           source: tuple = ()):
+           source: tuple = (), grammar=None, shape: tuple[int, int] | None = None):
     """Generate up to ``max_len`` tokens per row after the start token (``source``: the encoder's other inputs,
-    place and multiplier, when the pipeline makes them).
+    place and multiplier, when the pipeline makes them; ``grammar``: only the tokens it allows are written, as
+    :class:`~mathlens.pipelines.grammar.MatrixGrammar` says: ``start(n, shape)``, ``mask(state)``, ``advance``;
+    ``shape``: the answer's (rows, cols) the grammar's header then writes).
 
     Returns (B, L) int64 ids, L <= max_len; decoding stops once every row has written ``eos_id``.
     """
@@ -20,12 +22,17 @@ def greedy(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     caches = model.new_caches(B, max_len + 1, src.device, memory.dtype) if use_cache else None
     prefix = tok
+    state = grammar.start(B, shape) if grammar is not None else None
     for t in range(max_len):
         if use_cache:
             logits = model.decode(tok, memory, mask, start=t, caches=caches)[:, -1]
         else:
             logits = model.decode(prefix, memory, mask)[:, -1]
+        if grammar is not None:
+            logits = logits.masked_fill(~grammar.mask(state), float("-inf"))
         tok = logits.argmax(-1, keepdim=True)
+        if grammar is not None:
+            state = grammar.advance(state, tok[:, 0])
         out[:, t] = tok[:, 0]
         if not use_cache:
             prefix = torch.cat([prefix, tok], dim=1)
@@ -37,7 +44,7 @@ def greedy(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use
 
 @torch.inference_mode()
 def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, beam: int,
-                length_penalty: float = 1.0, source: tuple = ()):
+                length_penalty: float = 1.0, source: tuple = (), grammar=None, shape=None):
     """Batched beam search with a KV cache: ``beam`` hypotheses per source row, all rows advanced together.
 
     A hypothesis that has written ``eos_id`` is frozen (its score no longer changes) and keeps its place among
@@ -49,7 +56,8 @@ def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int
     ids : (B, beam, L) int64, the hypotheses after the start token, best first (rows end with ``eos_id``).
     scores : (B, beam) float, the normalised scores, decreasing.
 
-    ``source``: the encoder's other inputs (place, multiplier), as for :func:`greedy`.
+    ``source``: the encoder's other inputs (place, multiplier), ``grammar`` and ``shape``: the tokens allowed,
+    as for :func:`greedy` (a disallowed token's log-probability is -inf; the allowed ones are not renormalised).
 
     >>> ids, scores = beam_search(model, src, 20, 1, 1, beam=4)     # doctest: +SKIP
     """
@@ -67,9 +75,12 @@ def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int
     done = torch.zeros(B * K, dtype=torch.bool, device=src.device)
     base = (torch.arange(B, device=src.device) * K)[:, None]
     steps = max_len
+    state = grammar.start(B * K, shape) if grammar is not None else None
     for t in range(max_len):
         logp = model.decode(tok, memory, mask, start=t, caches=caches)[:, -1].float().log_softmax(-1)
         V = logp.shape[-1]
+        if grammar is not None:
+            logp.masked_fill_(~grammar.mask(state), float("-inf"))
         logp.masked_fill_(done[:, None], float("-inf"))
         logp[:, eos_id].masked_fill_(done, 0.0)  # a finished hypothesis can only "write" eos again, at no cost
         cand = (scores[:, None] + logp).view(B, K * V)
@@ -80,6 +91,8 @@ def beam_search(model, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int
         out = out[parent]
         out[:, t] = tok[:, 0]
         was_done = done[parent]
+        if grammar is not None:
+            state = grammar.advance(grammar.reorder(state, parent), tok[:, 0])
         lengths = lengths[parent] + (~was_done).long()
         done = was_done | (tok[:, 0] == eos_id)
         for cache in caches:  # reorder the self-attention keys and values; cross-attention's are per source

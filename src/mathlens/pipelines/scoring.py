@@ -18,6 +18,7 @@ from ..distributed import gather_rows, shard_rows
 from ..encodings.sequence import REASONS
 from ..errors import UserError
 from ..models.decoding import beam_search, greedy
+from .grammar import MatrixGrammar
 
 
 def tol_key(tol: float) -> str:
@@ -31,8 +32,10 @@ def any_key(tol: float) -> str:
 
 
 def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullcontext, records: bool = False,
-                   beam: int = 1):
-    """Decode (greedy, or beam search with ``beam`` > 1) and verify ``batches`` (same-shape problem batches).
+                   beam: int = 1, constrained: bool = False):
+    """Decode (greedy, or beam search with ``beam`` > 1; ``constrained``: only well-formed matrices in the
+    output encoding, :class:`~mathlens.pipelines.grammar.MatrixGrammar`) and verify ``batches`` (same-shape
+    problem batches).
 
     Returns (summary, records): summary maps 'acc@5%'... to the share of problems correct at each tolerance
     (with beam search: the best-scoring beam), plus 'invalid' (share that did not decode) and 'n'; with beam
@@ -47,6 +50,10 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
     if getattr(pipe, "numbers", False) and beam > 1:
         raise UserError("--beam: a number head (model.head = \"numbers\") writes its numbers at once; there is "
                         "no search to widen (use --beam 1)")
+    if getattr(pipe, "numbers", False) and constrained:
+        raise UserError("--constrained: a number head (model.head = \"numbers\") writes numbers, not tokens; "
+                        "there is no grammar to follow")
+    grammar = MatrixGrammar(vocab, pipe.enc_out, device) if constrained else None
     was_training = model.training
     model.eval()
     errors, groups, best_any, reasons, rows = [], [], [], [], []
@@ -65,12 +72,14 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
             reason, written = np.zeros(n, dtype=np.int64), pipe.written(pred)
             err_all = task.verify(problems, pred)[:, None]
         else:
+            shape = tuple(task.output_shape(problems)) if grammar is not None else None
             with torch.inference_mode(), autocast():
                 if beam == 1:
-                    gen = greedy(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, source=source)[:, None]
+                    gen = greedy(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, source=source,
+                                 grammar=grammar, shape=shape)[:, None]
                 else:
                     gen, _ = beam_search(model, src_t, pipe.max_out_len, vocab.eos_id, vocab.eos_id, beam,
-                                         source=source)
+                                         source=source, grammar=grammar, shape=shape)
             gen = gen.cpu().numpy()  # (n, beams, L), best beam first
             n, k = gen.shape[:2]
             repeated = {key: np.repeat(v, k, axis=0) for key, v in problems.items()}
