@@ -263,3 +263,17 @@ def test_eval_constrained_writes_its_own_files_and_is_refused_where_it_does_not_
     capsys.readouterr()
     assert main(["eval", "runs/n", "--size", "20", "--constrained"]) == 2
     assert "--constrained: a number head" in capsys.readouterr().err
+
+
+def test_a_larger_matrix_run_starts_from_a_smaller_ones_reader_and_head():
+    assert main(["train", "quickstart", "--out", "runs/three", "--quiet",
+                 *set_args(TINY + NUMBERS + ["train.max_examples=64", "train.eval_every=64"])]) == 0
+    assert main(["train", "quickstart", "--out", "runs/four", "--from", "runs/three", "--quiet",
+                 *set_args(TINY + NUMBERS + ["task.rows=4", "train.max_examples=32", "train.eval_every=32",
+                                             "optim.lr=0"])]) == 0  # lr 0: the copied weights as copied
+    small, _ = checkpoint.read(load_run("runs/three").path / "checkpoint.safetensors")
+    large, _ = checkpoint.read(load_run("runs/four").path / "checkpoint.safetensors")
+    for name in ("reader.col.weight", "encoder.pos.weight", "decoder.pos.weight"):  # 3 rows -> 4: extended
+        a, b = small[f"model.{name}"], large[f"model.{name}"]
+        assert b.shape[0] == 4 and a.shape[0] == 3 and torch.equal(b[:3], a), name
+    assert torch.equal(small["model.head.weight"], large["model.head.weight"])
