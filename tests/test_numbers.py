@@ -65,13 +65,16 @@ def test_a_wider_reader_reads_narrower_rows_with_its_first_columns():
     torch.testing.assert_close(large.reader(rows), small.reader(rows), rtol=0, atol=0)
 
 
-def test_the_number_head_round_trip_verifies_the_true_answer_and_records_it():
-    pipe = pipe_of(*NUMBERS)
+@pytest.mark.parametrize("head_scale", [0, 100])
+def test_the_number_head_round_trip_verifies_the_true_answer_and_records_it(head_scale):
+    pipe = pipe_of(*NUMBERS, f"model.head_scale={head_scale}")
     batches = pipe.test_set(40, 1, 20)
+    out = head_scale or 10  # what the head's numbers are multiplied by (0: model.number_scale)
+    assert np.allclose(pipe.encode(batches[0])[1] * out, pipe.task.target_matrix(batches[0])[..., 0], atol=1e-5)
 
     class Oracle(torch.nn.Module):  # writes the true eigenvalues: what a perfect number head writes
         def forward(self, src, tgt_in=None, n_out=None):
-            return torch.linalg.eigvalsh(src.double() * 10).flip(-1).float() / 10
+            return torch.linalg.eigvalsh(src.double() * 10).flip(-1).float() / out
 
     summary, records = score_matrices(Oracle(), pipe, batches, torch.device("cpu"), records=True)
     assert summary["acc@0.5%"] == 1.0 and summary["invalid"] == 0.0 and summary["n"] == 40

@@ -63,11 +63,13 @@ class ModelConfig:
                       choices=["tokens", "rows"])
     head: str = opt("tokens", "seq2seq: how the answer is written: tokens (LAWT: a decoder writing encoding.output) "
                               "or numbers (a number head: one learned query per output number through dec_layers "
-                              "blocks, then a linear regression of number / model.number_scale; optim.loss "
+                              "blocks, then a linear regression of number / model.head_scale; optim.loss "
                               "smooth_l1 or mse)", choices=["tokens", "numbers"])
     number_scale: float = opt(10.0, "reader rows, head numbers: numbers are divided by it on the way in and "
                                     "multiplied on the way out (LAWT's entries, |x| <= 10, then lie in [-1, 1])",
                               min=1e-12)
+    head_scale: float = opt(0.0, "head numbers: the head's numbers are multiplied by it instead (0: number_scale; "
+                                 "answers much larger than the entries, as products', want a larger one)", min=0.0)
     positions: str = opt("learned", "decoder: position embedding: learned (absolute), none, rotary, or abacus "
                                     "(McLeish et al.: ids by digit place; arithmetic only)",
                          choices=["learned", "none", "rotary", "abacus"])

@@ -39,7 +39,8 @@ class MatrixPipeline:
         self.codec_in = MatrixCodec(self.enc_in, self.vocab, layout=cfg.encoding.input_layout)
         self.codec_out = MatrixCodec(self.enc_out, self.vocab)
         m = cfg.model
-        self.rows, self.numbers, self.scale = m.reader == "rows", m.head == "numbers", m.number_scale
+        self.rows, self.numbers = m.reader == "rows", m.head == "numbers"
+        self.in_scale, self.scale = m.number_scale, m.head_scale or m.number_scale  # reader's, head's
         self.check = cfg.optim.loss == "check"  # the loss reads the input matrix: two more arrays
         # the encoder also reads each token's place in the matrix and its embedding's factor (Source)
         self.with_source = not self.rows and (self.enc_in.continuous or m.src_positions == "2d")
@@ -55,7 +56,7 @@ class MatrixPipeline:
     def encode(self, problems) -> tuple[np.ndarray, ...]:
         """Problems -> (src, tgt), or (src, tgt, place, multiplier) when the encoder reads a Source. With the row
         reader src is the (n, R, C) input / model.number_scale (float32); with the number head tgt is the (n, K)
-        target's entries, row by row, / model.number_scale."""
+        target's entries, row by row, / model.head_scale."""
         x, y = self.task.input_matrix(problems), self.task.target_matrix(problems)
         self.codec_in.check_shape(*x.shape[1:])
         self.codec_out.check_shape(*y.shape[1:])
@@ -65,7 +66,7 @@ class MatrixPipeline:
         if token is not None:
             raise UserError("model.reader, model.head: rows and numbers do not cotrain (no task token)")
         tokens = None if self.rows and self.numbers else self._tokens(x, y, None)
-        src = (x / self.scale).astype(np.float32) if self.rows else tokens[0]
+        src = (x / self.in_scale).astype(np.float32) if self.rows else tokens[0]
         tgt = (y.reshape(len(y), -1) / self.scale).astype(np.float32) if self.numbers else tokens[1]
         arrays = (src, tgt) if self.rows else (src, tgt, *tokens[2:])
         if self.check:  # the check reads the clean input, and the target's shape
