@@ -1,7 +1,7 @@
 """Few-shot to larger matrices: examples a larger-matrix preset needs to reach an accuracy, trained from scratch
 and fine-tuned from a smaller-matrix run (``--from``), as one JSON line.
 
-    python benchmarks/finetune.py --source runs/ev5 [--preset cpu/eigenvalues-6x6] [--target 0.5]
+    python benchmarks/finetune.py --source runs/ev5 [--preset cpu/eigenvalues-6x6] [--target 0.5] [--set key=value]
                                   [--max-examples 96000] [--eval-every 8000] [--out runs/bench-finetune]
 
 Each run's curve lists [examples, acc@5%, median relative error] at every evaluation. Both runs use the
@@ -29,6 +29,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", required=True, help="the trained smaller-matrix run")
     ap.add_argument("--preset", default="cpu/eigenvalues-6x6")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override for both runs (repeatable)")
     ap.add_argument("--target", type=float, default=0.5, help="accuracy at 5%% tolerance to reach")
     ap.add_argument("--median-target", type=float, default=0.2,
                     help="median relative error to reach (a finer yardstick while accuracies are near 0)")
@@ -36,7 +38,7 @@ def main():
     ap.add_argument("--eval-every", type=int, default=8_000)
     ap.add_argument("--out", default="runs/bench-finetune")
     args = ap.parse_args()
-    common = [f"train.max_examples={args.max_examples}", f"train.eval_every={args.eval_every}"]
+    common = [*args.overrides, f"train.max_examples={args.max_examples}", f"train.eval_every={args.eval_every}"]
     result = {"preset": args.preset, "source": args.source, "target_acc@5%": args.target,
               "target_median_error": args.median_target}
     for name, overrides in (("scratch", common), ("finetuned", from_overrides(args.source, common))):
