@@ -1,4 +1,4 @@
-"""Arithmetic (PAPERS.md part 3): digit formats, the task, the decoder's positions and cache, the LM pipeline,
+"""Arithmetic (docs/papers.md part 3): digit formats, the task, the decoder's positions and cache, the LM pipeline,
 and the commands train / eval --digits / analyze equivalence|hidden / export on a tiny run."""
 
 import json

@@ -8,7 +8,7 @@ from mathlens.encodings.base import decimal_parts
 from mathlens.encodings.sequence import REASONS, MatrixCodec, Vocabulary
 from mathlens.errors import UserError
 
-# LAWT's spellings (PAPERS.md table)
+# LAWT's spellings (docs/papers.md table)
 SPELLINGS = {
     "P10": {3.14: "+ 3 1 4 E-2", -0.0271: "- 2 7 1 E-4", 0.0: "+ 0 E0", 999.5: "+ 1 0 0 E1", 1.0: "+ 1 0 0 E-2"},
     "P1000": {3.14: "+ 314 E-2", -0.0271: "- 271 E-4", 0.0: "+ 0 E0", 999.5: "+ 100 E1", 1.0: "+ 100 E-2"},

@@ -1,4 +1,4 @@
-"""Failure analysis (PAPERS.md part 2): retained properties on hand-built predictions, failure predictors."""
+"""Failure analysis (docs/papers.md part 2): retained properties on hand-built predictions, failure predictors."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,4 @@
-"""`mathlens compare RUN...`: several runs side by side (PAPERS.md part 2's training-distribution experiment).
+"""`mathlens compare RUN...`: several runs side by side (docs/papers.md part 2's training-distribution experiment).
 
 One figure with every run's test-accuracy curve, a table of how many examples (steps, for full-batch runs)
 each needed to reach 50%, 90% and 99%, and their newest out-of-distribution tables (`mathlens eval --ood`, or

@@ -1,4 +1,4 @@
-"""Which equivalence relation explains a model's out-of-distribution arithmetic answers (PAPERS.md, part 3).
+"""Which equivalence relation explains a model's out-of-distribution arithmetic answers (docs/papers.md, part 3).
 
 Xu et al. found that a decoder trained on 3-digit addition answers a 4-digit problem a + b with
 (a mod 1000) + (b mod 1000): it maps the OOD input to an equivalent in-distribution one. :func:`explain` scores

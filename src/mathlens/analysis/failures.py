@@ -1,4 +1,4 @@
-"""Why did it fail (PAPERS.md part 2, Charton): what wrong predictions keep, and which problems fail.
+"""Why did it fail (docs/papers.md part 2, Charton): what wrong predictions keep, and which problems fail.
 
 Works on evaluation records (one row per problem, as `mathlens eval` writes them): the error, the
 ``property:NAME`` columns (the error of the prediction on each deep property of the solution, from

@@ -1,4 +1,4 @@
-"""What the hidden states of an arithmetic model hold (PAPERS.md part 3): PCA by residue, probes, twin distances.
+"""What the hidden states of an arithmetic model hold (docs/papers.md part 3): PCA by residue, probes, twin distances.
 
 Read at any hook point (default: the last block's output) at the last prompt position, where the model writes
 its first answer token. Xu et al. found the top 3 principal components separate (a + b) mod 10, and an OOD

@@ -1,6 +1,6 @@
 """Integer arithmetic problems as digit sequences for a decoder-only model: ``a op b = c`` in one row.
 
-The paper's format (Xu et al., PAPERS.md part 3) is digit tokens only, operands zero-padded to 5 digits, the
+The paper's format (Xu et al., docs/papers.md part 3) is digit tokens only, operands zero-padded to 5 digits, the
 answer zero-padded to 6 digits and reversed: 123 + 45 is ``0 0 1 2 3 0 0 0 4 5 8 6 1 0 0 0``. Every choice is
 an option of :class:`DigitFormat`: operand and answer widths (0: as many digits as the number has, the answer
 then ends with ``<eos>``), reversed answer or operands (least significant digit first), and separators

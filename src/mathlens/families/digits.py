@@ -1,4 +1,4 @@
-"""Integer arithmetic (PAPERS.md part 3): streamed batches, a decoder-only model, evaluation by operand length."""
+"""Integer arithmetic (docs/papers.md part 3): streamed batches, a decoder-only model, evaluation by operand length."""
 
 from ..evaluation.digits import eval_digits_run
 from ..report import digits as report

@@ -1,4 +1,4 @@
-"""Matrix tasks (LAWT; PAPERS.md parts 1 and 2): streamed batches, a seq2seq model, verified evaluation."""
+"""Matrix tasks (LAWT; docs/papers.md parts 1 and 2): streamed batches, a seq2seq model, verified evaluation."""
 
 from ..evaluation.matrix import eval_matrix_run
 from ..report import matrix as report

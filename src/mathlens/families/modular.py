@@ -1,4 +1,4 @@
-"""Modular arithmetic (PAPERS.md part 4): the whole dataset, full-batch training, Fourier progress measures."""
+"""Modular arithmetic (docs/papers.md part 4): the whole dataset, full-batch training, Fourier progress measures."""
 
 from ..analysis.grokking import summary
 from ..evaluation.modular import eval_modular_run

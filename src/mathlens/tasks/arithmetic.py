@@ -1,4 +1,4 @@
-"""Integer arithmetic: a + b, a - b, a * b on non-negative integers (PAPERS.md part 3, Xu et al.).
+"""Integer arithmetic: a + b, a - b, a * b on non-negative integers (docs/papers.md part 3, Xu et al.).
 
 Training operands are uniform in [0, 10^digits), each independently (the paper: 3 digits, 10,000 pairs).
 ``exact = true`` draws both operands with exactly ``digits`` digits instead: the out-of-distribution test sets

@@ -62,7 +62,7 @@ class Task(ABC):
         return {}
 
     def properties(self, problems: Problems, predictions: np.ndarray) -> dict[str, np.ndarray]:
-        """Deep properties of the solution that a prediction may keep even when it is wrong (PAPERS.md part 2):
+        """Deep properties of the solution that a prediction may keep even when it is wrong (docs/papers.md part 2):
         name -> (n,) error of the prediction on that property, kept at tolerance tau when error < tau (0/1 for
         yes/no properties; inf where the prediction did not decode). Default: none."""
         return {}

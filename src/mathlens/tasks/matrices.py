@@ -77,7 +77,7 @@ def target_error(pred: np.ndarray, true: np.ndarray, norm: str = "d1") -> np.nda
     return lawt_error(pred - true, true, norm)
 
 
-# Eigenvalue distributions of LAWT's out-of-distribution experiments (PAPERS.md, part 1).
+# Eigenvalue distributions of LAWT's out-of-distribution experiments (docs/papers.md, part 1).
 EIGEN_DISTRIBUTIONS = ("semicircle", "positive", "uniform", "gaussian", "laplace", "positive2", "marcenko")
 
 

@@ -1,4 +1,4 @@
-"""Modular arithmetic: (x op y) mod p over all ordered pairs of residues, the grokking task (PAPERS.md, part 4).
+"""Modular arithmetic: (x op y) mod p over all ordered pairs of residues, the grokking task (docs/papers.md, part 4).
 
 The model reads ``[x, op, y]`` (token ids: residues are 0..p-1, the operation tokens follow; Furuta et al.'s
 order) or, with ``layout = "x y op"``, ``[x, y, op]`` (Nanda et al.'s ``[x, y, =]``: the op token is the ``=``),
@@ -107,7 +107,7 @@ class ModularArithmetic(Task):
     @property
     def multiplicative(self) -> bool:
         """True when every formula is a product/quotient of powers of x and y (and p is prime): the
-        discrete-log basis then shows the structure (PAPERS.md, part 4)."""
+        discrete-log basis then shows the structure (docs/papers.md, part 4)."""
         def only_mul(t):
             return t[0] == "var" or (t[0] in ("*", "/", "^") and all(only_mul(s) for s in t[1:]
                                                                     if isinstance(s, tuple)))

@@ -1,4 +1,4 @@
-"""LAWT's spectral tasks (PAPERS.md, part 1): eigenvalues, eigenvectors, singularvalues, singularvectors; the
+"""LAWT's spectral tasks (docs/papers.md, part 1): eigenvalues, eigenvectors, singularvalues, singularvectors; the
 inversion tasks are in tasks/inverse.py. Problems are drawn and solved in batches (stacked eigh/svd/inv).
 
 Layouts (what the model writes), for an input M of d x d (r x c for the SVD tasks, k = min(r, c)):

@@ -5,7 +5,7 @@ slow(g) is an exponential moving average (``ema``: avg = alpha * avg + (1 - alph
 ``window`` gradients (``ma``, applied once the window is full, as in the authors' code). The moving average
 keeps a running sum (float64), so a step costs O(parameters), not O(window x parameters).
 
-Measured on full-batch modular addition (PAPERS.md setting, docs/grokking.md): ``ma`` (window 100, lamb 5) groks in
+Measured on full-batch modular addition (docs/papers.md setting, docs/grokking.md): ``ma`` (window 100, lamb 5) groks in
 about a quarter of the steps; ``ema`` (alpha 0.98, lamb 2) does not help there: with the whole dataset in every
 step the gradient has no fast, noisy part for the filter to separate.
 """
