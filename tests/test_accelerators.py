@@ -201,6 +201,17 @@ def test_grokfast_lamb_0_adds_nothing_and_auto_is_the_authors_value(capsys):
     assert len(err) == 1 and "optim.clip=5 clips the Grokfast-amplified gradient" in err[0]
 
 
+@pytest.mark.parametrize("optimizer, says", [("adamw", "AdamW lr 0.001, wd 1.0"), ("adam", "Adam (L2 decay) lr"),
+                                              ("muon", "Muon lr 0.02 on the hidden matrices + AdamW lr 0.001")])
+def test_the_report_names_the_optimiser_that_ran(optimizer, says):
+    # it said "AdamW" for Adam and Muon runs
+    assert main(["train", "grok/add-p97", "--out", "runs/o", "--quiet",
+                 *sets([*TINY_GROK, f"optim.optimizer=\"{optimizer}\"", "train.max_steps=10"])]) == 0
+    assert main(["report", "runs/o"]) == 0
+    html = (load_run("runs/o").path / "report.html").read_text()
+    assert says in html
+
+
 def test_unsupported_combinations_are_one_line(capsys):
     with pytest.raises(UserError, match=r"optim.loss: an option of the full-batch trainer"):
         resolve("quickstart", ["optim.loss=\"stablemax\""])

@@ -172,6 +172,16 @@ class OptimConfig:
                                      min=0.0)
     grokfast_window: int = opt(100, "grokfast ma: window of the moving average, in steps", min=1)
 
+    def describe(self) -> str:
+        """The optimiser that runs, in words, for reports: 'AdamW lr 0.001, wd 1.0', 'Muon lr 0.02 on the hidden
+        matrices + AdamW lr 0.001, wd 1.0, loss stablemax', ..."""
+        name = {"adamw": "AdamW", "adam": "Adam (L2 decay)",
+                "muon": f"Muon lr {self.muon_lr} on the hidden matrices + AdamW"}[self.optimizer]
+        extras = ([f"loss {self.loss}"] if self.loss != "cross_entropy" else []) + \
+            (["⊥Grad"] if self.perp_grad else []) + \
+            ([f"Grokfast-{self.grokfast.upper()}"] if self.grokfast != "none" else [])
+        return ", ".join([f"{name} lr {self.lr}", f"wd {self.weight_decay}", *extras])
+
 
 @dataclass
 class DataConfig:

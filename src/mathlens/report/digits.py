@@ -18,8 +18,8 @@ def setting(cfg) -> list[dict]:
             {"setting": "model", "value": f"decoder, {m.layers} layer(s), d {m.d_model}, {m.n_heads} heads, "
                                           f"dropout {m.dropout}, positions {m.positions}"},
             {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, "
-                                             f"{t.dataset_size or 'fresh'} training problems, AdamW lr {o.lr} "
-                                             f"({o.schedule}), wd {o.weight_decay}, seed {cfg.seed}"}]
+                                             f"{t.dataset_size or 'fresh'} training problems, {o.describe()} "
+                                             f"({o.schedule}), seed {cfg.seed}"}]
 
 
 def sections(run, metrics, plot_dir) -> list[str]:

@@ -19,10 +19,11 @@ def setting(cfg) -> list[dict]:
     m, t, o = cfg.model, cfg.train, cfg.optim
     task_opts = ", ".join(f"{k}={v}" for k, v in cfg.task.items() if k != "name")
     return [{"setting": "task", "value": f"{cfg.task['name']} ({task_opts})"},
-            {"setting": "encoding", "value": f"{cfg.encoding.input} -> {cfg.encoding.output}"},
+            {"setting": "encoding", "value": f"{'rows' if m.reader == 'rows' else cfg.encoding.input} -> "
+                                             f"{'numbers' if m.head == 'numbers' else cfg.encoding.output}"},
             {"setting": "model", "value": f"{m.arch} {m.enc_layers}+{m.dec_layers} layers, d {m.d_model}, "
                                           f"{m.n_heads} heads, dropout {m.dropout}"},
-            {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, lr {o.lr} "
+            {"setting": "training", "value": f"{t.max_examples} examples, batch {t.batch_size}, {o.describe()} "
                                              f"({o.schedule}, warm-up {o.warmup}), seed {cfg.seed}"}]
 
 

@@ -15,9 +15,8 @@ def setting(cfg) -> list[dict]:
             {"setting": "model", "value": f"decoder, {m.layers} layer(s), d {m.d_model}, {m.n_heads} heads, "
                                           f"MLP {m.d_ff or 4 * m.d_model} {m.activation}, LayerNorm "
                                           f"{'on' if m.layernorm else 'off'}, positions {m.positions}"},
-            {"setting": "training", "value": f"full batch, up to {t.max_steps} steps, AdamW lr {o.lr}, wd "
-                                             f"{o.weight_decay}, betas ({o.beta1}, {o.beta2}), warm-up "
-                                             f"{o.warmup}, grokfast {o.grokfast}, seed {cfg.seed}"}]
+            {"setting": "training", "value": f"full batch, up to {t.max_steps} steps, {o.describe()}, betas "
+                                             f"({o.beta1}, {o.beta2}), warm-up {o.warmup}, seed {cfg.seed}"}]
 
 
 def sections(run, metrics, plot_dir) -> list[str]:
