@@ -148,7 +148,9 @@ def test_modular_wrong_answers_are_matched_to_nearby_formulas():
     pred = (data["x"] + data["y"]) % 11  # the model answers x + y instead of x - y
     props = task.properties(data, pred)
     assert (props["= x+y"] == 0).all() and props["= y-x"].mean() > 0.8
-    table = retained_table(pd.DataFrame({"error": task.verify(data, pred).astype(float) * -1 + 1,
+    assert set(task.verify(data, pred)) == {0.0, 1.0} and task.verify(data, pred).mean() > 0.8  # an error, as
+    assert (task.verify(data, (data["x"] - data["y"]) % 11) == 0).all()  # every task's verify gives
+    table = retained_table(pd.DataFrame({"error": task.verify(data, pred),
                                          **{f"property:{k}": v for k, v in props.items()}}), (0.5,))
     assert table.set_index("property").loc["= x+y", "wrong@0.5"] == 1.0
 

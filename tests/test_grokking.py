@@ -242,4 +242,4 @@ def test_eval_of_a_modular_run_scores_every_example_with_its_split(capsys):
     last = records(load_run("runs/g").path, "eval")[-1]
     assert recs.loc[recs["split"] == "test", "correct"].mean() == pytest.approx(last["test_acc"])
     assert main(["eval", "runs/g", "--size", "10"]) == 2
-    assert "--size, --seed, --beam, --ood, --digits and --data do not apply" in capsys.readouterr().err
+    assert "--size, --seed, --beam, --ood, --digits, --data and --constrained do not apply" in capsys.readouterr().err

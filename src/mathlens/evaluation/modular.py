@@ -22,8 +22,8 @@ def eval_modular_run(run, size=None, seed=None, beam=1, batch_size=None, ood=Non
     prediction = logits_of(run.model, torch.as_tensor(run.pipe.tokens())).argmax(-1).numpy()
     split = np.full(len(examples["answer"]), "test", dtype=object)
     split[train_idx] = "train"
-    correct = task.verify(examples, prediction)
-    records = pd.DataFrame({**examples, "prediction": prediction, "correct": correct, "error": 1.0 - correct,
+    error = task.verify(examples, prediction)
+    records = pd.DataFrame({**examples, "prediction": prediction, "correct": error == 0, "error": error,
                             "split": split})
     for name, value in task.properties(examples, prediction).items():  # for `mathlens analyze RUN failures`
         records[f"property:{name}"] = value

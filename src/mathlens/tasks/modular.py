@@ -144,8 +144,9 @@ class ModularArithmetic(Task):
         return {k: v[idx] for k, v in data.items()}
 
     def verify(self, problems: Problems, predictions: np.ndarray) -> np.ndarray:
-        """True where the predicted residue is the answer."""
-        return np.asarray(predictions) == problems["answer"]
+        """Error per problem, as every task gives it: 0.0 where the predicted residue is the answer, 1.0
+        otherwise."""
+        return (np.asarray(predictions) != problems["answer"]).astype(np.float64)
 
     def features(self, problems: Problems) -> dict[str, np.ndarray]:
         return {"x": problems["x"], "y": problems["y"], "op": problems["op"]}
