@@ -127,15 +127,15 @@ def test_in_distribution_test_set_is_disjoint_from_a_fixed_training_set():
 
 def test_test_sets_of_a_small_space_hold_each_problem_once():
     """arith/cpu-mul-2digit draws from 10^4 operand pairs: 10,000 draws with replacement held 55 pairs twice."""
-    from mathlens.pipelines.stream import _draw, build_test_set, seeded_rng
+    from mathlens.pipelines.stream import Stream, _draw, build_test_set, seeded_rng
 
     task = tasks.get("arithmetic", op="mul", digits=2, eval_digits=[2])
-    with_replacement = np.concatenate([task.keys(b) for b in _draw(task, 10_000, 1000, seeded_rng(0, 2))])
+    with_replacement = np.concatenate([task.keys(b) for b in _draw(task, 10_000, 1000, seeded_rng(0, Stream.TEST))])
     assert len(np.unique(with_replacement)) < 10_000 - 50
     whole = np.concatenate([task.keys(b) for b in build_test_set(task, 10_000, 0, 1000)])
     assert len(np.unique(whole)) == 10_000  # every pair once: the whole space
     three = tasks.get("arithmetic", op="add", digits=3)  # no pair twice in 200 draws: the set drawn as before
-    before = np.concatenate([three.keys(b) for b in _draw(three, 200, 100, seeded_rng(0, 2))])
+    before = np.concatenate([three.keys(b) for b in _draw(three, 200, 100, seeded_rng(0, Stream.TEST))])
     assert len(np.unique(before)) == 200
     assert (np.concatenate([three.keys(b) for b in build_test_set(three, 200, 0, 100)]) == before).all()
     with pytest.raises(UserError, match=r"fewer than 10001 distinct problems; lower the test set's size"):

@@ -4,7 +4,7 @@ import numpy as np
 
 from mathlens.config import OptimConfig, resolve
 from mathlens.pipelines import MatrixPipeline
-from mathlens.pipelines.stream import FixedStream, build_test_set, make_stream, seeded_rng
+from mathlens.pipelines.stream import FixedStream, Stream, build_test_set, make_stream, seeded_rng
 from mathlens.training.optim import lr_at
 
 
@@ -49,7 +49,7 @@ def test_test_sets_are_seeded_and_independent_of_training():
     b = build_test_set(task, 10, 5, 4)
     assert [len(x["input"]) for x in a] == [4, 4, 2]
     assert all(np.array_equal(x["input"], y["input"]) for x, y in zip(a, b))
-    train = task.sample(4, seeded_rng(5, 1))
+    train = task.sample(4, seeded_rng(5, Stream.TRAIN))
     assert not np.array_equal(train["input"], a[0]["input"])
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..encodings.digits import OP_SYMBOL
 from ..errors import UserError
-from ..pipelines.stream import seeded_rng
+from ..pipelines.stream import Stream, seeded_rng
 from ..tasks.arithmetic import FUNCTIONS
 from .base import Analysis, Result
 
@@ -94,7 +94,7 @@ def equivalence_report(run, digits: int | None = None, size: int = 2000, seed: i
     task = run.task
     k = task.options.digits
     d = digits or k + 1
-    problems = task.with_digits(d).sample(size, seeded_rng(seed, 5))
+    problems = task.with_digits(d).sample(size, seeded_rng(seed, Stream.EQUIVALENCE))
     a, b = problems["a"], problems["b"]
     outputs, p_ood = model_answers(run, a, b, probs=True)  # the probabilities: the heatmap of problem 0
     twin, p_twin = model_answers(run, a % 10**k, b % 10**k, probs=True)

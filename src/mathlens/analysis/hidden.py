@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..models.cache import capture
-from ..pipelines.stream import seeded_rng
+from ..pipelines.stream import Stream, seeded_rng
 from ..tasks.arithmetic import FUNCTIONS
 from .base import Analysis, Result
 from .equivalence import ood_options
@@ -78,7 +78,7 @@ def hidden_report(run, hook: str | None = None, digits: int | None = None, size:
     k, op = task.options.digits, task.options.op
     hook = hook or f"blocks.{len(run.model.blocks) - 1}.hook_resid_post"
     d = digits or k + 1
-    rng = seeded_rng(seed, 6)
+    rng = seeded_rng(seed, Stream.HIDDEN)
     ident = task.sample(size, rng)
     states = prompt_states(run, ident, hook)
     last = ident["answer"] % 10

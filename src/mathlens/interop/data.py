@@ -22,13 +22,13 @@ from ..errors import UserError
 from ..io import atomic_path, write_json
 from ..pipelines import pipeline_for
 from ..pipelines.datafile import file_format, rows_of, write_rows
+from ..pipelines.stream import Stream
 
 CHUNK = 10_000
-DATA_STREAM = 4  # seeded_rng stream family of data files (training uses 1 and 3, test sets 2)
 
 
 def chunk_rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, DATA_STREAM, index])))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, Stream.DATA_FILE, index])))
 
 
 def export_data(preset: str, n: int, seed: int, out, overrides: list[str] = (), chunk: int = CHUNK,

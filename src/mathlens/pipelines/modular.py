@@ -20,9 +20,7 @@ import torch
 
 from ..errors import UserError
 from ..models import Decoder
-from .stream import seeded_rng
-
-SPLIT_STREAM = 7  # seeded_rng stream of the train/test split
+from .stream import Stream, seeded_rng
 
 
 class ModularPipeline:
@@ -49,7 +47,7 @@ class ModularPipeline:
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         """The run's seeded (train, test) indices into the dataset."""
-        return self.task.split(len(self.data["answer"]), seeded_rng(self.cfg.seed, SPLIT_STREAM))
+        return self.task.split(len(self.data["answer"]), seeded_rng(self.cfg.seed, Stream.SPLIT))
 
     def build_model(self) -> Decoder:
         if self.cfg.model.arch != "decoder":

@@ -16,16 +16,31 @@ from ..errors import UserError
 from .datafile import read_problems
 
 
+class Stream:
+    """:func:`seeded_rng`'s stream numbers, one per purpose, so that one seed gives independent generators.
+    The numbers are part of what a seed means: changing one changes every run's data."""
+
+    TRAIN = 1  # training batches (stream_rng), a fixed training set's epochs
+    TEST = 2  # test sets
+    TRAINING_SET = 3  # a fixed training set, two-set training's repeated set
+    DATA_FILE = 4  # `mathlens data` files (interop/data.py)
+    REPEATED = 5  # two-set training: which repeated rows
+    EQUIVALENCE = 5  # `analyze equivalence`'s problems (a run's analysis, never its training: 5 reused)
+    HIDDEN = 6  # `analyze hidden`'s problems
+    SPLIT = 7  # a modular task's train/test split
+
+
 def seeded_rng(seed: int, stream: int) -> np.random.Generator:
-    """Independent generators for independent purposes (training data, test sets) from one seed."""
+    """Independent generators for independent purposes (training data, test sets) from one seed; ``stream``:
+    one of :class:`Stream`."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream])))
 
 
 def stream_rng(seed: int, s: int) -> np.random.Generator:
     """Generator of training stream ``s`` (stream 0 is the single-process stream of every earlier run)."""
     if s == 0:
-        return seeded_rng(seed, 1)
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1, s])))
+        return seeded_rng(seed, Stream.TRAIN)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, Stream.TRAIN, s])))
 
 
 def concat_batches(parts: list[tuple], fills: tuple) -> tuple:
@@ -128,7 +143,7 @@ class TwoSetStream:
         self.buckets = encode_buckets(pipe, problems)
         sizes = np.array([len(b[0]) for b in self.buckets], dtype=np.float64)
         self.weights = sizes / sizes.sum()
-        self.rng = seeded_rng(seed, 5)
+        self.rng = seeded_rng(seed, Stream.REPEATED)
 
     def next(self):
         count = int(self.rng.binomial(self.batch_size, self.frac))  # rows from the repeated set
@@ -202,7 +217,7 @@ def make_stream(pipe, cfg, streams: int | None = None):
     or one per rank when that is 0). A resumed run passes the number its checkpoint holds."""
     t = cfg.train
     if t.dataset_size or cfg.data.train_file:
-        return FixedStream(pipe, t.batch_size, training_set(pipe, cfg), seeded_rng(cfg.seed, 1))
+        return FixedStream(pipe, t.batch_size, training_set(pipe, cfg), seeded_rng(cfg.seed, Stream.TRAIN))
     streams = streams or t.data_streams or rank_and_world()[1]
     if t.repeat_size:
         return TwoSetStream(pipe, t.batch_size, cfg.seed, streams, training_set(pipe, cfg), t.repeat_frac)
@@ -216,7 +231,7 @@ def training_set(pipe, cfg) -> list:
     if cfg.data.train_file:
         return read_problems(cfg.data.train_file, pipe, cfg.train.batch_size)
     size = cfg.train.dataset_size or cfg.train.repeat_size
-    return _draw(pipe.task, size, cfg.train.batch_size, seeded_rng(cfg.seed, 3)) if size else []
+    return _draw(pipe.task, size, cfg.train.batch_size, seeded_rng(cfg.seed, Stream.TRAINING_SET)) if size else []
 
 
 MAX_DRAWS = 100  # per test problem: fresh draws a test set may spend finding problems it does not hold yet
@@ -231,7 +246,7 @@ def build_test_set(task, size: int, seed: int, batch_size: int, exclude: np.ndar
     set, so an in-distribution accuracy is measured on problems never trained on. A test set larger than what
     the distribution holds (less ``exclude``) is refused in one line.
     """
-    rng = seeded_rng(seed, 2)
+    rng = seeded_rng(seed, Stream.TEST)
     batches = _draw(task, size, batch_size, rng)
     if task.keys(batches[0]) is None:  # drawn from a continuum: never the same problem twice
         return batches
