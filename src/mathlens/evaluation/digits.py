@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..io import write_table
 from ..pipelines.datafile import read_problems
 from ..pipelines.digits import evaluate_digits
+from ..rundir import EVAL
 from ..training.device import setup
 from .common import check_test_options, format_lengths
 
@@ -75,6 +76,6 @@ def eval_digits_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None
         table["distribution"] = "file"
     summary = {**summary, "size": size, "seed": seed, "lengths": table.to_dict("records"),
                **({"data": str(data)} if data else {})}
-    stem = run.path / "eval" / (f"data-{Path(data).stem}-n{size}{run.suffix}" if data else
+    stem = run.path / EVAL / (f"data-{Path(data).stem}-n{size}{run.suffix}" if data else
                                 f"digits-n{size}-seed{seed}{run.suffix}")
     return summary, write_table(stem, table, format_lengths(table), records=records, summary=summary)

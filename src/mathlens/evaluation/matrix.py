@@ -14,6 +14,7 @@ from ..io import atomic_path, write_json, write_table
 from ..pipelines.datafile import read_problems
 from ..pipelines.scoring import score_matrices
 from ..pipelines.stream import build_test_set
+from ..rundir import EVAL
 from ..training.device import setup
 from .common import check_test_options, format_table
 
@@ -45,7 +46,7 @@ def eval_matrix_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None
         summary["data"] = str(data)
     stem = (f"data-{Path(data).stem}-n{size}" if data else f"test-n{size}-seed{seed}") \
         + decoding_suffix(beam, constrained) + run.suffix
-    out = run.path / "eval" / f"{stem}.parquet"
+    out = run.path / EVAL / f"{stem}.parquet"
     with atomic_path(out) as tmp:
         records.to_parquet(tmp, index=False)
     write_json(out.with_suffix(".json"), summary)
@@ -89,7 +90,7 @@ def eval_ood(run, ood: str, size: int, seed: int, beam: int, batch_size: int, co
         rows.append({key: value + (" (trained)" if trained else ""), **summary, "redrawn": task.redrawn})
         frames.append(records.assign(**{key: value}))
     table = pd.DataFrame(rows)
-    stem = run.path / "eval" / (f"ood-{key}-n{size}-seed{seed}" + decoding_suffix(beam, constrained) + run.suffix)
+    stem = run.path / EVAL / (f"ood-{key}-n{size}-seed{seed}" + decoding_suffix(beam, constrained) + run.suffix)
     summary = {"ood": key, "size": size, "seed": seed, "beam": beam, "constrained": constrained, "table": rows}
     return summary, write_table(stem, table, format_table(table), records=pd.concat(frames, ignore_index=True),
                                 summary=summary)

@@ -9,6 +9,7 @@ import torch
 from ..errors import UserError
 from ..io import atomic_path, write_json
 from ..pipelines.modular import logits_of
+from ..rundir import EVAL
 
 
 def eval_modular_run(run, size=None, seed=None, beam=1, batch_size=None, ood=None, digits=None, data=None,
@@ -30,7 +31,7 @@ def eval_modular_run(run, size=None, seed=None, beam=1, batch_size=None, ood=Non
     by_split = records.groupby("split")["correct"].mean()
     summary = {"n": len(records), "train_acc": float(by_split.get("train", np.nan)),
                "test_acc": float(by_split.get("test", np.nan))}
-    out = run.path / "eval" / f"all-examples{run.suffix}.parquet"
+    out = run.path / EVAL / f"all-examples{run.suffix}.parquet"
     with atomic_path(out) as tmp:
         records.to_parquet(tmp, index=False)
     write_json(out.with_suffix(".json"), summary)

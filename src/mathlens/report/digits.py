@@ -7,6 +7,7 @@ import html
 import json
 
 from ..evaluation.common import latest_summary
+from ..rundir import ANALYSIS
 from . import plots
 from .html import embed_png, failure_section, img, table
 
@@ -33,7 +34,7 @@ def sections(run, metrics, plot_dir) -> list[str]:
         parts.append(f"<h2>Accuracy by operand length</h2><p>mathlens eval, {summary['size']} problems per row, "
                      f"seed {summary['seed']}; per digit: share of answer places right.</p>"
                      + table(summary["lengths"], left=("operands", "distribution")))
-    eq = run.path / "analysis" / "equivalence"
+    eq = run.path / ANALYSIS / "equivalence"
     if (eq / "summary.json").exists():
         s = json.loads((eq / "summary.json").read_text())
         parts.append(f"<h2>Which relation explains the OOD answers</h2><p>mathlens analyze equivalence: "
@@ -42,7 +43,7 @@ def sections(run, metrics, plot_dir) -> list[str]:
                      + table(s["relations"][:6], left=("relation",))
                      + embed_png(eq / "output_maps.png", "output maps")
                      + embed_png(eq / "twin_probabilities.png", "digit probabilities, OOD input and twin"))
-    hid = run.path / "analysis" / "hidden"
+    hid = run.path / ANALYSIS / "hidden"
     if (hid / "summary.json").exists():
         s = json.loads((hid / "summary.json").read_text())
         rows = [{"measure": "PCA, top 4 components", "value": f"{s['pca_top4_explained']:.1%} of variance"},

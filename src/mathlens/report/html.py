@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..io import write_text
+from ..rundir import ANALYSIS
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -54,7 +55,7 @@ def embed_png(path: Path, alt: str) -> str:
 
 def failure_section(run) -> list[str]:
     """`mathlens analyze RUN failures`, when it has been run: retained properties, predictors, figures."""
-    out = run.path / "analysis" / "failures"
+    out = run.path / ANALYSIS / "failures"
     if not (out / "summary.json").exists():
         return []
     s = json.loads((out / "summary.json").read_text())

@@ -4,6 +4,7 @@ spectra at chosen steps, and (from `mathlens analyze RUN fourier`) the final mod
 from __future__ import annotations
 
 from ..analysis import grokking
+from ..rundir import ANALYSIS
 from . import grok_plots, plots
 from .html import embed_png, img, table
 
@@ -39,7 +40,7 @@ def sections(run, metrics, plot_dir) -> list[str]:
         if run.task.multiplicative:
             mult = plots.save(grok_plots.spectra(metrics, steps, prefix="mult_"), plot_dir / "spectrum_mult")
             parts.append(img(mult, "spectrum in the multiplicative basis"))
-    maps = run.path / "analysis" / "fourier"
+    maps = run.path / ANALYSIS / "fourier"
     if (maps / "logits_2d.png").exists():
         parts.append("<h2>Inside the final model</h2><p>From <code>mathlens analyze RUN fourier</code>.</p>"
                      + embed_png(maps / "logits_2d.png", "2-D Fourier map of the logits")
