@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from mathlens.api import prepare_run, start_trainer
-from mathlens.run import Run, of_kind
+from mathlens.run import Run
+from mathlens.rundir import of_kind
 
 TARGETS = (0.5, 0.9, 0.99)
 

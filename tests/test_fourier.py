@@ -174,10 +174,10 @@ def test_restricted_and_excluded_loss_in_the_multiplicative_basis():
 def test_progress_measures_of_a_product_use_the_multiplicative_basis():
     import torch
 
+    from mathlens import tasks
     from mathlens.measures.progress import measure
-    from mathlens.tasks.modular import get_task
 
-    task = get_task(p=P, formula="x*y")
+    task = tasks.get("modular", p=P, formula="x*y")
     data = task.dataset()
     E = np.zeros((P + 1, 4))
     order = fourier.discrete_log_order(P)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mathlens import tasks
 from mathlens.analysis.grokking import grid_activations
 from mathlens.cli import main
 from mathlens.config import ModelConfig
@@ -15,7 +16,7 @@ from mathlens.grid import grid_values
 from mathlens.models import Decoder
 from mathlens.models.cache import capture
 from mathlens.run import load_run
-from mathlens.tasks.modular import MIXTURES, PAPER_FORMULAS, get_task
+from mathlens.tasks.modular import MIXTURES, PAPER_FORMULAS
 from mathlens.training import checkpoint
 
 TINY_GROK = ["task.p=11", "model.d_model=16", "model.n_heads=2", "model.d_ff=32", "train.max_steps=40",
@@ -76,7 +77,7 @@ def test_two_layer_decoder_last_only_matches_too():
 
 @pytest.mark.parametrize("layout", ["x op y", "x y op"])
 def test_attention_map_is_to_x_op_y_whatever_the_layout(layout):
-    task = get_task(p=7, formula="x+y", layout=layout)
+    task = tasks.get("modular", p=7, formula="x+y", layout=layout)
     torch.manual_seed(0)
     model = Decoder(ModelConfig(arch="decoder", layers=1, d_model=16, n_heads=2, d_ff=32), task.vocab_size, 3, 7)
     x, y = 2, 5  # row x * p + y of the grid

@@ -15,7 +15,8 @@ from mathlens.encodings.sequence import FIRST_PLACE, MatrixCodec, Vocabulary, en
 from mathlens.errors import UserError
 from mathlens.pipelines import pipeline_for
 from mathlens.pipelines.stream import TwoSetStream, make_stream, training_set
-from mathlens.run import Run, of_kind
+from mathlens.run import Run
+from mathlens.rundir import of_kind
 
 TINY_EV = ["task.name=\"eigenvalues\"", "task.rows=3", "encoding.input=\"P10\"", "encoding.output=\"P10\"",
            "model.enc_layers=1", "model.dec_layers=1", "model.d_model=16", "model.n_heads=2",

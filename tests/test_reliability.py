@@ -19,7 +19,8 @@ from conftest import TINY, set_args
 from mathlens import lock
 from mathlens.cli import main
 from mathlens.errors import UserError
-from mathlens.run import Run, of_kind
+from mathlens.run import Run
+from mathlens.rundir import of_kind
 from mathlens.training import checkpoint
 from mathlens.training.trainer import Trainer
 

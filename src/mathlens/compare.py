@@ -15,7 +15,8 @@ from .errors import UserError
 from .evaluation.common import latest_summary
 from .io import write_table
 from .report import plots
-from .run import Run, of_kind
+from .run import Run
+from .rundir import of_kind
 
 LEVELS = (0.5, 0.9, 0.99)
 

@@ -18,11 +18,11 @@ import pandas as pd
 from .config import load_config_file
 from .errors import UserError
 from .pipelines import Pipeline, pipeline_for
-from .rundir import BEST, CONFIG, LATEST, eval_files, of_kind, read_metrics
+from .rundir import BEST, CONFIG, LATEST, eval_files, read_metrics
 from .training import checkpoint
 
 CHECKPOINTS = {"latest": LATEST, "best": BEST}  # --checkpoint: which weights a Run loads
-__all__ = ["CONFIG", "Run", "load_run", "of_kind"]
+__all__ = ["Run", "load_run"]
 
 
 class Run:

@@ -7,7 +7,8 @@ How a problem is written (padding, reversal, separators) is the format, :mod:`ma
 its options live here so that one ``task`` table says everything about the data.
 
 >>> import numpy as np
->>> t = get_task(op="add", digits=3)
+>>> from mathlens import tasks
+>>> t = tasks.get("arithmetic", op="add", digits=3)
 >>> p = t.sample(4, np.random.default_rng(0))
 >>> bool((p["answer"] == p["a"] + p["b"]).all())
 True
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..encodings.digits import OP_SYMBOL, answer_digits, n_digits
 from ..errors import UserError
-from ..options import build_dataclass, opt
+from ..options import opt
 from .base import Problems, Task, TaskOptions
 
 FUNCTIONS = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
@@ -139,8 +140,3 @@ def carries(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         carry = (s >= 10).astype(np.int64)
         count += carry
     return count
-
-
-def get_task(**options) -> Arithmetic:
-    """The arithmetic task with ``options`` (validated as in a config's ``task`` table)."""
-    return Arithmetic(build_dataclass(ArithmeticOptions, options, prefix="task"))

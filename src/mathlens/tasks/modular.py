@@ -8,7 +8,8 @@ tokens are never operands). ``formula`` is one polynomial in x and y (``x^2+xy+y
 ``sub``, ``mul``, ``div``), a mixture (``add+sub``, ``add+mul``, ``add+sub+mul``: the op token tells which), or
 several formulas separated by ``;``. Division skips y = 0 mod p.
 
->>> t = get_task(p=7, formula="x/y")
+>>> from mathlens import tasks
+>>> t = tasks.get("modular", p=7, formula="x/y")
 >>> d = t.dataset(); len(d["answer"])          # 7 * 6 pairs: y = 0 is excluded
 42
 """
@@ -20,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import UserError
-from ..options import build_dataclass, opt
+from ..options import opt
 from .base import Problems, Task, TaskOptions
 from .formula import Formula, parse
 
@@ -162,8 +163,3 @@ class ModularArithmetic(Task):
             value, valid = parse(text).evaluate(problems["x"], problems["y"], self.p)
             out[f"= {text}"] = np.where(valid & (pred == value), 0.0, 1.0)
         return out
-
-
-def get_task(**options) -> ModularArithmetic:
-    """The modular task with ``options`` (validated as in a config's ``task`` table)."""
-    return ModularArithmetic(build_dataclass(ModularOptions, options, prefix="task"))
