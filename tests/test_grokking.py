@@ -15,6 +15,7 @@ from mathlens.families.modular import grokking_row
 from mathlens.grid import grid_values
 from mathlens.models import Decoder
 from mathlens.models.cache import capture
+from mathlens.pipelines.modular import positions, symbols, token_ids
 from mathlens.run import load_run
 from mathlens.tasks.modular import MIXTURES, PAPER_FORMULAS
 from mathlens.training import checkpoint
@@ -79,15 +80,15 @@ def test_two_layer_decoder_last_only_matches_too():
 def test_attention_map_is_to_x_op_y_whatever_the_layout(layout):
     task = tasks.get("modular", p=7, formula="x+y", layout=layout)
     torch.manual_seed(0)
-    model = Decoder(ModelConfig(arch="decoder", layers=1, d_model=16, n_heads=2, d_ff=32), task.vocab_size, 3, 7)
+    model = Decoder(ModelConfig(arch="decoder", layers=1, d_model=16, n_heads=2, d_ff=32), len(symbols(task)), 3, 7)
     x, y = 2, 5  # row x * p + y of the grid
-    tokens = torch.as_tensor(task.tokens({"x": np.array([x]), "y": np.array([y]), "op": np.array([0])}))
+    tokens = torch.as_tensor(token_ids(task, {"x": np.array([x]), "y": np.array([y]), "op": np.array([0])}))
     with torch.no_grad(), capture(model, ["blocks.0.attn.hook_pattern"]) as seen:
         model.eval()(tokens, last_only=True)
     raw = seen["blocks.0.attn.hook_pattern"][0, :, -1]  # (heads, positions) in the layout's order
     pattern = grid_activations(model, task)["pattern"][x, y]  # (heads, 3): to x, op, y
     for key, part in enumerate(("x", "op", "y")):
-        np.testing.assert_allclose(pattern[:, key], raw[:, task.positions.index(part)].numpy(), atol=1e-6)
+        np.testing.assert_allclose(pattern[:, key], raw[:, positions(task).index(part)].numpy(), atol=1e-6)
 
 
 def test_full_batch_run_writes_evaluations_measures_and_a_checkpoint():

@@ -3,6 +3,7 @@ import pytest
 
 from mathlens.config import resolve
 from mathlens.errors import UserError
+from mathlens.pipelines.modular import positions, symbols, token_ids
 from mathlens.tasks import get
 from mathlens.tasks.formula import parse
 from mathlens.tasks.modular import PAPER_FORMULAS
@@ -108,8 +109,8 @@ def test_split_is_disjoint_seeded_and_of_the_right_size():
 def test_mixture_has_one_op_token_per_operation_and_residue_operands_only():
     t = get("modular", p=P, formula="add+sub+mul")
     d = t.dataset()
-    tokens = t.tokens(d)
-    assert len(d["answer"]) == 3 * P * P and t.vocab_size == P + 3
+    tokens = token_ids(t, d)
+    assert len(d["answer"]) == 3 * P * P and len(symbols(t)) == P + 3
     assert set(np.unique(tokens[:, 1])) == {P, P + 1, P + 2}
     assert tokens[:, [0, 2]].max() < P  # operands are residues, never special tokens
     sub = d["op"] == 1
@@ -119,8 +120,8 @@ def test_mixture_has_one_op_token_per_operation_and_residue_operands_only():
 def test_nanda_layout_puts_the_op_token_last_and_keeps_examples_and_split():
     furuta, nanda = get("modular", p=P, formula="add+sub"), get("modular", p=P, formula="add+sub", layout="x y op")
     d = furuta.dataset()
-    np.testing.assert_array_equal(nanda.tokens(d), furuta.tokens(d)[:, [0, 2, 1]])
-    assert nanda.positions == ("x", "y", "op") and set(np.unique(nanda.tokens(d)[:, 2])) == {P, P + 1}
+    np.testing.assert_array_equal(token_ids(nanda, d), token_ids(furuta, d)[:, [0, 2, 1]])
+    assert positions(nanda) == ("x", "y", "op") and set(np.unique(token_ids(nanda, d)[:, 2])) == {P, P + 1}
     rng = np.random.default_rng
     for a, b in zip(nanda.split(len(d["answer"]), rng(0)), furuta.split(len(d["answer"]), rng(0))):
         np.testing.assert_array_equal(a, b)  # only the token order differs

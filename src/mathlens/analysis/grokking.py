@@ -16,6 +16,7 @@ import torch
 from ..measures import fourier
 from ..measures.progress import measure
 from ..models.cache import capture
+from ..pipelines.modular import positions, token_ids
 from ..rundir import of_kind
 from .base import Analysis, Result
 
@@ -67,9 +68,9 @@ def grid_activations(model, task, op: int = 0) -> dict[str, np.ndarray]:
     whatever the task's token layout."""
     p = task.p
     x, y = np.divmod(np.arange(p * p), p)
-    tokens = torch.as_tensor(task.tokens({"x": x, "y": y, "op": np.full_like(x, op)}))
+    tokens = torch.as_tensor(token_ids(task, {"x": x, "y": y, "op": np.full_like(x, op)}))
     neurons, pattern = "blocks.0.mlp.hook_post", "blocks.0.attn.hook_pattern"
-    keys = [task.positions.index(part) for part in ("x", "op", "y")]
+    keys = [positions(task).index(part) for part in ("x", "op", "y")]
     with capture(model, [neurons, pattern]) as seen:
         logits = model.eval()(tokens, last_only=True)
     return {"logits": logits.reshape(p, p, -1).numpy(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..pipelines.modular import logits_of
+from ..pipelines.modular import logits_of, token_ids
 from . import fourier
 
 EPS = 0.1  # FFS/FCR threshold, relative to the largest component (recorded with every measure)
@@ -38,7 +38,7 @@ def measure(model, task, data: dict, train_idx: np.ndarray, logits: np.ndarray |
     if task.multiplicative:
         record.update(spectrum_measures(fourier.multiplicative_embedding(W_E, p), p - 1, prefix="mult_"))
     if logits is None:
-        logits = logits_of(model, torch.as_tensor(task.tokens(data))).numpy()
+        logits = logits_of(model, torch.as_tensor(token_ids(task, data))).numpy()
     logits = np.asarray(logits, dtype=np.float64)
     answers = data["answer"]
     # Products and quotients: the key frequencies and loss directions of the multiplicative basis

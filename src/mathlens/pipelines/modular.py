@@ -22,6 +22,32 @@ from ..errors import UserError
 from ..models import Decoder
 from .stream import Stream, seeded_rng
 
+# Token order of each task.layout; the last position is where the answer is read.
+LAYOUTS = {"x op y": ("x", "op", "y"), "x y op": ("x", "y", "op")}
+OP_SYMBOL = {"x+y": "+", "x-y": "-", "x*y": "*", "x/y": "/"}  # one formula's op token, as the papers write it
+
+
+def positions(task) -> tuple[str, ...]:
+    """What each input position holds, in order: ("x", "op", "y") or ("x", "y", "op")."""
+    return LAYOUTS[task.options.layout]
+
+
+def token_ids(task, problems) -> np.ndarray:
+    """(n, 3) token ids of ``problems`` in the order of the task's layout: residues are 0..p-1, the operation
+    tokens follow (p + op)."""
+    ids = {"x": problems["x"], "y": problems["y"], "op": task.p + problems["op"]}
+    return np.stack([ids[part] for part in positions(task)], axis=1)
+
+
+def symbols(task) -> list[str]:
+    """The token strings: the residues, then one token per formula (``+`` for x+y alone, ``=`` for another
+    single formula, ``[formula]`` for each of a mixture's)."""
+    if len(task.formulas) == 1:
+        ops = [OP_SYMBOL.get(task.formulas[0].text, "=")]
+    else:
+        ops = [f"[{f.text}]" for f in task.formulas]
+    return [str(i) for i in range(task.p)] + ops
+
 
 class ModularPipeline:
     """The dataset, split and model of a modular-arithmetic run (``cfg``)."""
@@ -34,7 +60,7 @@ class ModularPipeline:
 
     @property
     def symbols(self) -> list[str]:
-        return self.task.token_names
+        return symbols(self.task)
 
     @cached_property
     def data(self) -> dict:
@@ -43,7 +69,7 @@ class ModularPipeline:
 
     def tokens(self) -> np.ndarray:
         """(N, 3) token ids of every example, in the task's layout ([x, op, y] or [x, y, op])."""
-        return self.task.tokens(self.data)
+        return token_ids(self.task, self.data)
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         """The run's seeded (train, test) indices into the dataset."""
@@ -53,7 +79,7 @@ class ModularPipeline:
         if self.cfg.model.arch != "decoder":
             raise UserError(f"model.arch: task {self.task.name!r} needs a decoder-only model; "
                             f"set model.arch=\"decoder\"")
-        return Decoder(self.cfg.model, self.task.vocab_size, self.task.seq_len, self.task.n_classes)
+        return Decoder(self.cfg.model, len(self.symbols), len(positions(self.task)), self.task.n_classes)
 
 
 @torch.inference_mode()

@@ -1,8 +1,8 @@
 """Modular arithmetic: (x op y) mod p over all ordered pairs of residues, the grokking task (docs/papers.md, part 4).
 
-The model reads ``[x, op, y]`` (token ids: residues are 0..p-1, the operation tokens follow; Furuta et al.'s
-order) or, with ``layout = "x y op"``, ``[x, y, op]`` (Nanda et al.'s ``[x, y, =]``: the op token is the ``=``),
-and answers at the last position with one of the p residues. The dataset is finite, so it is listed whole
+A problem is (x, op, y) and its answer, one of the p residues; how a model reads it (``[x, op, y]``, Furuta
+et al.'s order, or with ``layout = "x y op"`` Nanda et al.'s ``[x, y, =]``) is the pipeline's business
+(:mod:`mathlens.pipelines.modular`: the task knows nothing about tokens). The dataset is finite, so it is listed whole
 and split into train and test by a seeded fraction over the examples (pairs of residues only; the special
 tokens are never operands). ``formula`` is one polynomial in x and y (``x^2+xy+y^2``), a name (``add``,
 ``sub``, ``mul``, ``div``), a mixture (``add+sub``, ``add+mul``, ``add+sub+mul``: the op token tells which), or
@@ -33,9 +33,6 @@ PAPER_FORMULAS = [
     "x^2+y^2", "x^2-y^2", "x^2+xy+y^2", "x^2+xy+y^2+x", "(x+y)^2", "(x-y)^2", "(x+y)^2+x+y", "x^3+2y", "x^3-2y",
     "x^3+xy", "x^3+xy^2+y", "(x+y)^3", "(x-y)^3", "(x+y)^4", "(x-y)^4",
 ]
-OP_SYMBOL = {"x+y": "+", "x-y": "-", "x*y": "*", "x/y": "/"}
-# Token order of each layout; the last position is where the answer is read.
-LAYOUTS = {"x op y": ("x", "op", "y"), "x y op": ("x", "y", "op")}
 
 
 def is_prime(n: int) -> bool:
@@ -59,7 +56,7 @@ class ModularOptions(TaskOptions):
     frac: float = opt(0.3, "fraction of the examples used for training; the rest is the test split",
                       min=0.0, max=1.0)
     layout: str = opt("x op y", "token order: x op y (Furuta et al.) or x y op (Nanda et al.'s [x, y, =]: the "
-                                "answer is read at the op token)", choices=tuple(LAYOUTS))
+                                "answer is read at the op token)", choices=("x op y", "x y op"))
 
     def validate(self, prefix: str) -> None:
         formulas = formulas_of(self.formula, f"{prefix}.formula")
@@ -77,7 +74,6 @@ class ModularArithmetic(Task):
     family = "modular"  # trained full-batch on its whole training split
     arch = "decoder"
     grid_values = {"formula": PAPER_FORMULAS + list(MIXTURES)}
-    seq_len = 3
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -90,20 +86,8 @@ class ModularArithmetic(Task):
                                 f"no examples are left; a divisor must be non-zero mod p for some pairs")
 
     @property
-    def vocab_size(self) -> int:
-        return self.p + len(self.formulas)
-
-    @property
     def n_classes(self) -> int:
         return self.p
-
-    @property
-    def token_names(self) -> list[str]:
-        if len(self.formulas) == 1:
-            ops = [OP_SYMBOL.get(self.formulas[0].text, "=")]
-        else:
-            ops = [f"[{f.text}]" for f in self.formulas]
-        return [str(i) for i in range(self.p)] + ops
 
     @property
     def multiplicative(self) -> bool:
@@ -128,16 +112,6 @@ class ModularArithmetic(Task):
         order = rng.permutation(n)
         n_train = min(max(1, round(self.options.frac * n)), n - 1)
         return np.sort(order[:n_train]), np.sort(order[n_train:])
-
-    @property
-    def positions(self) -> tuple[str, ...]:
-        """What each input position holds, in order: ("x", "op", "y") or ("x", "y", "op")."""
-        return LAYOUTS[self.options.layout]
-
-    def tokens(self, problems: Problems) -> np.ndarray:
-        """(n, 3) token ids in the order of ``layout``: ``[x, op, y]`` or ``[x, y, op]``."""
-        ids = {"x": problems["x"], "y": problems["y"], "op": self.p + problems["op"]}
-        return np.stack([ids[part] for part in self.positions], axis=1)
 
     def sample(self, n: int, rng: np.random.Generator) -> Problems:
         data = self.dataset()
