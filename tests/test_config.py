@@ -1,5 +1,10 @@
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
 
+from mathlens import config
 from mathlens.cli import main
 from mathlens.config import apply_overrides, config_from_dict, load_preset, preset_names, resolve
 from mathlens.errors import UserError
@@ -12,6 +17,36 @@ def test_every_preset_validates():
         cfg = resolve(name)
         assert cfg.description, name
         cfg.build_task()
+
+
+def test_every_preset_resolves_to_the_config_it_gave_before_presets_inherited():
+    """tests/data/resolved_presets.json: every preset resolved before presets stated only what differs (a
+    new preset adds its entry; a preset that changes on purpose changes its entry, in the same commit)."""
+    before = json.loads((Path(__file__).parent / "data" / "resolved_presets.json").read_text())
+    assert sorted(before) == preset_names()
+    for name in preset_names():
+        assert dataclasses.asdict(resolve(name)) == before[name], name
+
+
+def test_a_preset_starts_from_its_base_and_states_what_differs(tmp_path, monkeypatch, capsys):
+    (tmp_path / "family").mkdir()
+    (tmp_path / "family" / "base.toml").write_text('description = "the base"\n[task]\nname = "transpose"\n'
+                                                   'rows = 3\n[model]\nd_model = 64\nn_heads = 4\n')
+    (tmp_path / "child.toml").write_text('description = "the child"\nbase = "family/base"\n[task]\nrows = 4\n'
+                                         '[optim]\nlr = 3e-4\n')
+    (tmp_path / "grandchild.toml").write_text('description = "too deep"\nbase = "child"\n')
+    (tmp_path / "orphan.toml").write_text('description = "no parent"\nbase = "family/nope"\n')
+    monkeypatch.setattr(config, "PRESET_ROOT", tmp_path)
+    cfg = resolve("child")
+    assert cfg.description == "the child" and cfg.task == {"name": "transpose", "rows": 4}  # tables merge
+    assert cfg.model.d_model == 64 and cfg.optim.lr == 3e-4
+    with pytest.raises(UserError, match=r"preset grandchild: base 'child' has a base of its own \('family/base'\)"):
+        resolve("grandchild")
+    with pytest.raises(UserError, match=r"preset orphan: base: unknown preset 'family/nope'"):
+        resolve("orphan")
+    assert main(["presets", "--show", "child"]) == 0
+    shown = config.tomllib.loads(capsys.readouterr().out)  # every setting, as a run's config.toml holds it
+    assert config_from_dict(shown) == cfg and shown["train"]["batch_size"] == 64 and "base" not in shown
 
 
 def test_overrides_are_typed():

@@ -11,7 +11,7 @@ import sys
 from . import analysis, api, distributed, lock
 from .api import first_rank
 from .compare import compare
-from .config import load_preset, preset_names
+from .config import load_preset, preset_names, resolve
 from .errors import UserError
 from .evaluation import format_summary
 from .export import export_transformer_lens
@@ -91,6 +91,9 @@ def cmd_data(args) -> int:
 
 
 def cmd_presets(args) -> int:
+    if args.show:  # the preset as a run would resolve it: every setting, defaults and base included
+        print(resolve(args.show).to_toml(), end="")
+        return 0
     names = preset_names()
     width = max(map(len, names))
     for name in names:
@@ -206,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     dt.set_defaults(func=cmd_data)
 
     ps = sub.add_parser("presets", help="list the shipped experiments")
+    ps.add_argument("--show", metavar="NAME", help="print one preset resolved: every setting, base and defaults "
+                                                   "included (what a run's config.toml holds)")
     ps.set_defaults(func=cmd_presets)
 
     q = sub.add_parser("quickstart", help="train, evaluate and report the built-in default in a few minutes")

@@ -319,10 +319,33 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> dict:
+    """A preset's settings. ``base = "other/preset"`` in a preset starts from that preset's settings (one level:
+    a base has no base of its own) and states only what differs; tables merge key by key, the rest replaces."""
+    data = _preset_file(name)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise UserError(f"preset {name}: base: expected a preset name, got {base!r}")
+    parent = _preset_file(base, f"preset {name}: base: ")
+    if "base" in parent:
+        raise UserError(f"preset {name}: base {base!r} has a base of its own ({parent['base']!r}); one level only")
+    return _merge(parent, data)
+
+
+def _preset_file(name: str, where: str = "") -> dict:
     names = preset_names()
     if name not in names:
-        raise UserError(f"unknown preset {name!r}{did_you_mean(name, names, n=3)}; see `mathlens presets`")
+        raise UserError(f"{where}unknown preset {name!r}{did_you_mean(name, names, n=3)}; see `mathlens presets`")
     return tomllib.loads((Path(str(PRESET_ROOT)) / f"{name}.toml").read_text())
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: nested tables merged key by key, any other value replaced."""
+    out = _deepcopy(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def parse_override(item: str) -> tuple[str, object]:
