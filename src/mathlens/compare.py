@@ -21,20 +21,12 @@ from .rundir import of_kind
 LEVELS = (0.5, 0.9, 0.99)
 
 
-def headline(evals: pd.DataFrame) -> str | None:
-    """The accuracy column a run is judged by: acc@5% (matrices), acc (arithmetic) or test_acc (modular)."""
-    for col in ("acc@5%", "acc", "test_acc"):
-        if col in evals:
-            return col
-    return next((c for c in evals.columns if c.startswith("acc@")), None)
-
-
 def curve(run: Run) -> tuple[pd.DataFrame, str, str]:
     """(evaluation records, x column, accuracy column) of a run; refuses a run with no evaluation yet."""
     metrics = run.metrics()
     evals = of_kind(metrics, "eval")
-    col = headline(evals)
-    if not len(evals) or col is None:
+    col = run.pipe.headline  # the family's own: acc@5% (matrices), acc (arithmetic), test_acc (modular)
+    if not len(evals) or col not in evals:
         raise UserError(f"{run.path}: no evaluation in its metrics yet; train it first")
     return evals, ("step" if run.pipe.progress == "steps" else "examples"), col
 
@@ -51,7 +43,7 @@ def ood_column(run: Run) -> pd.Series | None:
         table = pd.DataFrame(ood["table"])
         key = ood["ood"]
         index = table[key].str.replace(" (trained)", "", regex=False)
-        return pd.Series(table["acc@5%"].to_numpy(), index=pd.Index(index, name=key))
+        return pd.Series(table[run.pipe.headline].to_numpy(), index=pd.Index(index, name=key))
     plain = latest_summary(run.path)
     if plain and "lengths" in plain:
         table = pd.DataFrame(plain["lengths"])

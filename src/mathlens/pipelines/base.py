@@ -40,6 +40,7 @@ class Pipeline(Protocol):
     cfg: object
     task: object
     progress: str  # what a run's length counts: "examples" (streamed batches) or "steps" (full batch)
+    headline: str  # the evaluation record's column a run is judged by (best checkpoint, compare, grid, report)
 
     @property
     def symbols(self) -> list[str]:

@@ -16,7 +16,7 @@ from ..encodings.sequence import MatrixCodec, Source, Vocabulary
 from ..errors import UserError
 from ..models import Seq2Seq
 from .base import LossTerms, summed_cross_entropy
-from .scoring import score_matrices
+from .scoring import score_matrices, tol_key
 from .stream import build_test_set
 
 
@@ -52,6 +52,11 @@ class MatrixPipeline:
         # matrix + end token (the start token is counted in max_tgt_len); the number head: one query per number
         self.max_out_len = max(self.codec_out.max_len(r, c) for r, c in outputs) + 1
         self.max_tgt_len = max(r * c for r, c in outputs) if self.numbers else self.max_out_len + 1
+
+    @property
+    def headline(self) -> str:
+        """The accuracy at the task's first tolerance: 'acc@5%' (LAWT)."""
+        return tol_key(self.task.tolerances[0])
 
     def encode(self, problems) -> tuple[np.ndarray, ...]:
         """Problems -> (src, tgt), or (src, tgt, place, multiplier) when the encoder reads a Source. With the row

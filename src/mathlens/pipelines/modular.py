@@ -53,6 +53,7 @@ class ModularPipeline:
     """The dataset, split and model of a modular-arithmetic run (``cfg``)."""
 
     progress = "steps"
+    headline = "test_acc"
 
     def __init__(self, cfg):
         self.cfg = cfg

@@ -141,7 +141,7 @@ class FullBatchTrainer:
             record[f"{split}_acc"] = (part.argmax(-1) == self.answers[idx]).float().mean().item()
         record["time"] = self.train_time
         self.log(record)
-        self.best.offer(self.model, self.step, record["test_acc"], record)
+        self.best.offer(self.model, self.step, record[self.pipe.headline], record)
         if with_measures:
             self.log({"kind": "measure", "step": self.step,
                       **measure(self.model, self.task, self.data, self.train_idx, logits.cpu().numpy())})

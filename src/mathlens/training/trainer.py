@@ -31,11 +31,6 @@ from .prefetch import overlapped
 from .runlog import RunLog, StopAtStepBoundary
 
 
-def headline(summary: dict) -> float:
-    """The first accuracy of an evaluation summary ('acc@5%' for matrices, 'acc' for arithmetic), or NaN."""
-    return next((v for k, v in summary.items() if k.startswith("acc")), float("nan"))
-
-
 class Trainer:
     """Train the model of ``cfg`` in ``run_dir`` (resuming from its checkpoint when one is there)."""
 
@@ -146,7 +141,7 @@ class Trainer:
         record = {"kind": "eval", "step": self.step, "examples": self.examples, "time": elapsed, **summary}
         if self.main:
             self.log(record)
-            self.best.offer(self.model, self.step, headline(summary), record)
+            self.best.offer(self.model, self.step, summary[self.pipe.headline], record)
         return record
 
     def run(self) -> dict:
@@ -204,7 +199,7 @@ class Trainer:
                                   "time": self.train_time})
                     bar.set_postfix(loss=f"{mean[0] if mean[0] is not None else float('nan'):.4f}",
                                     acc=f"{mean[1] if mean[1] is not None else float('nan'):.3f}",
-                                    ex_s=f"{rate:.0f}", test=f"{headline(last_eval):.3f}")
+                                    ex_s=f"{rate:.0f}", test=f"{last_eval.get(self.pipe.headline, math.nan):.3f}")
                     self.window = {"loss": 0.0, "acc": 0.0, "n": 0}
                     tick, paused = time.perf_counter(), 0.0
                 if self.examples // t.eval_every > (self.examples - n) // t.eval_every or self.done:
