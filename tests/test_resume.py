@@ -30,11 +30,15 @@ def test_stopped_run_resumes_to_the_same_metrics(tiny_overrides, sig, code):
 
     cmd = [sys.executable, "-m", "mathlens", "train", "quickstart", "--out", "runs/killed", "--quiet", *sets]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ck = Path("runs/killed/checkpoint.safetensors")
+    ck, log = Path("runs/killed/checkpoint.safetensors"), Path("runs/killed/metrics.jsonl")
+
+    def past_the_first_checkpoint() -> bool:  # a train record after step 10's checkpoint: between two of them
+        lines = log.read_text().splitlines() if ck.exists() and log.exists() else []
+        return any(json.loads(line).get("step", 0) > 10 for line in lines[:-1])  # the last may be half-written
+
     deadline = time.time() + 120
-    while not ck.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    time.sleep(0.05)  # land somewhere in the middle of the training loop
+    while not past_the_first_checkpoint() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)  # land in the middle of the training loop, however fast or loaded the machine is
     proc.send_signal(sig)
     proc.wait()
     err = proc.stderr.read().decode()
