@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mathlens.api import from_overrides, prepare_run, start_trainer
+from mathlens.api import from_overrides, prepare_run, training
 from mathlens.run import Run
 
 
@@ -43,9 +43,9 @@ def main():
               "target_median_error": args.median_target}
     for name, overrides in (("scratch", common), ("finetuned", from_overrides(args.source, common))):
         cfg, run_dir, _ = prepare_run(args.preset, overrides, str(Path(args.out) / name))
-        trainer = start_trainer(cfg, run_dir, quiet=True)
-        if not trainer.done:
-            trainer.run()
+        with training(cfg, run_dir, quiet=True) as trainer:
+            if not trainer.done:
+                trainer.run()
         evals = Run(run_dir).metrics().query("kind == 'eval'")
         acc, med = evals["acc@5%"], evals["median_error"]
         result[name] = {"examples_to_acc": first_examples(evals, acc >= args.target),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mathlens.api import prepare_run, start_trainer
+from mathlens.api import prepare_run, training
 from mathlens.run import Run
 from mathlens.rundir import of_kind
 
@@ -52,8 +52,8 @@ def main():
     overrides = args.overrides + [f"train.max_seconds={args.minutes * 60}", f"train.eval_every={args.eval_every}",
                                   f"train.eval_size={args.eval_size}"]
     cfg, run_dir, _ = prepare_run(args.preset, overrides, out)
-    trainer = start_trainer(cfg, run_dir, quiet=True)
-    trainer.run()
+    with training(cfg, run_dir, quiet=True) as trainer:
+        trainer.run()
     evals = of_kind(Run(run_dir).metrics(), "eval")
     column = "acc@5%"
     result = {"preset": args.preset, "overrides": args.overrides, "run": str(run_dir),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from . import analysis, distributed, lock
@@ -76,26 +77,20 @@ def prepare_run(target: str, overrides: list[str], out: str | None):
     return cfg, run_dir, False
 
 
-def start_trainer(cfg, run_dir: Path, quiet: bool):
-    """Build the trainer (loading any checkpoint), then save the config it runs with."""
+@contextmanager
+def training(cfg, run_dir: Path, quiet: bool):
+    """The run's trainer (its checkpoint loaded, the config it runs with saved), holding the run's writer lock
+    until the ``with`` block ends: ``with training(cfg, run_dir, quiet) as trainer: trainer.run()``."""
     family = family_of(cfg)
     if distributed.launched() and not family.distributed:
         raise UserError(f"task.name: {cfg.task['name']} trains on its whole dataset at every step, in one "
                         f"process; run it without torchrun")
     # rank 0 writes for all (asked of the environment: the process group starts inside the trainer)
-    key = lock.acquire(run_dir, "mathlens train", create=True) if first_rank() else None
-    try:
+    with lock.hold(run_dir, "mathlens train", create=True) if first_rank() else nullcontext():
         trainer = family.trainer(cfg, run_dir, quiet=quiet)
         if distributed.is_main():
             write_text(Path(run_dir) / CONFIG, cfg.to_toml())
-    except BaseException:
-        lock.release(key)
-        raise
-    if trainer.done:  # nothing more will be written: a finished run holds no lock
-        lock.release(key)
-        key = None
-    trainer.lock_key = key  # released when its run() ends
-    return trainer
+        yield trainer
 
 
 def first_rank() -> bool:
@@ -140,15 +135,15 @@ def train(target: str, out: str | None = None, *, from_run: str | None = None, q
         raise UserError(f"--from: {target} is an existing run (resumed as it is); --from starts a new run "
                         f"from a preset")
     cfg, run_dir, resuming = prepare_run(target, overrides, out)
-    trainer = start_trainer(cfg, run_dir, quiet)
-    unit = trainer.pipe.progress  # examples (streamed batches) or steps (full batch)
-    if trainer.done:
+    with training(cfg, run_dir, quiet) as trainer:
+        unit = trainer.pipe.progress  # examples (streamed batches) or steps (full batch)
+        if trainer.done:
+            if resuming:
+                say(f"{run_dir}: already trained to {length(trainer)} (raise it with --set train.max_{unit}=N)")
+            return Run(run_dir)
         if resuming:
-            say(f"{run_dir}: already trained to {length(trainer)} (raise it with --set train.max_{unit}=N)")
-        return Run(run_dir)
-    if resuming:
-        say(f"{run_dir}: resuming at step {trainer.step}" + (f" ({length(trainer)})" if unit != "steps" else ""))
-    last = trainer.run()
+            say(f"{run_dir}: resuming at step {trainer.step}" + (f" ({length(trainer)})" if unit != "steps" else ""))
+        last = trainer.run()
     say(f"{run_dir}: trained {length(trainer)} in {trainer.train_time:.0f}s; "
         + ", ".join(f"{k} {last[k]:.3f}" for k in family_of(cfg).shown(last)))
     return Run(run_dir)

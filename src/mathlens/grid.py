@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .api import prepare_run, start_trainer, toml_value, train
+from .api import prepare_run, toml_value, train, training
 from .config import load_preset, parse_override
 from .errors import UserError
 from .families import family_of
@@ -132,11 +132,11 @@ def run_grid(preset: str, vary: str | None, sets: list[str], out: str | None, la
         cfg, run_dir, _ = prepare_run(preset, overrides, str(where))
         points.append((run_dir, value, seed))
         if launcher == "local":
-            trainer = start_trainer(cfg, run_dir, quiet)
-            if not trainer.done:
-                label = f"{key}={value}" + ("" if seed is None else f", seed {seed}")
-                print(f"[{n + 1}/{len(plan)}] {label}: training in {run_dir}", flush=True)
-                trainer.run()
+            with training(cfg, run_dir, quiet) as trainer:
+                if not trainer.done:
+                    label = f"{key}={value}" + ("" if seed is None else f", seed {seed}")
+                    print(f"[{n + 1}/{len(plan)}] {label}: training in {run_dir}", flush=True)
+                    trainer.run()
         elif not point_done(run_dir):
             jobs.append((preset, str(run_dir), overrides))
     if jobs:

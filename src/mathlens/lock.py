@@ -69,9 +69,9 @@ def release(key: str | None) -> None:
 
 
 @contextmanager
-def hold(run_dir, command: str | None = None):
-    """The writer lock of ``run_dir`` for the duration of a ``with`` block."""
-    key = acquire(run_dir, command)
+def hold(run_dir, command: str | None = None, create: bool = False):
+    """The writer lock of ``run_dir`` for the duration of a ``with`` block (``create``: as for :func:`acquire`)."""
+    key = acquire(run_dir, command, create=create)
     try:
         yield
     finally:

@@ -20,7 +20,6 @@ class Trainer(Protocol):
     step: int
     train_time: float
     done: bool
-    lock_key: object
 
     def __init__(self, cfg, run_dir, quiet: bool = False): ...
 

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .. import lock
 from ..measures.progress import measure
 from ..pipelines.modular import ModularPipeline, logits_of
 from ..rundir import LATEST
@@ -66,7 +65,6 @@ class FullBatchTrainer:
         self.step, self.train_time, self.streak, self.stopped_early = 0, 0.0, 0, False
         self.guard = DivergenceGuard(t)
         self.saved_step = None  # the step of the newest checkpoint on disk
-        self.lock_key = None  # the run's writer lock, taken by api.start_trainer and given back when run() ends
         self.log = RunLog(self.run_dir, x_key="step", cfg=cfg)
         self.best = checkpoint.Best(self.run_dir)
         if not fresh:
@@ -193,6 +191,4 @@ class FullBatchTrainer:
             stop.restore()
             bar.close()
             self.log.close()
-            lock.release(self.lock_key)
-            self.lock_key = None
         return last

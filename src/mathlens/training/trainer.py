@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import distributed, lock
+from .. import distributed
 from ..pipelines import pipeline_for
 from ..pipelines.stream import make_stream, streams_in
 from ..rundir import LATEST
@@ -58,7 +58,6 @@ class Trainer:
         self.train_time = 0.0
         self.guard = DivergenceGuard(t)
         self.saved_step = None  # the step of the newest checkpoint on disk
-        self.lock_key = None  # the run's writer lock, taken by api.start_trainer and given back when run() ends
         self.forward = self.model
         if self.world > 1:  # same initial weights on every rank (DDP broadcasts rank 0's), own dropout masks
             self.forward = torch.nn.parallel.DistributedDataParallel(
@@ -211,8 +210,6 @@ class Trainer:
             stop.restore()
             bar.close()
             self.log.close()
-            lock.release(self.lock_key)
-            self.lock_key = None
             if hasattr(self.stream, "close"):
                 self.stream.close()
         return last_eval
