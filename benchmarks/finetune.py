@@ -20,6 +20,11 @@ from mathlens.api import from_overrides, prepare_run, training
 from mathlens.run import Run
 
 
+def rounded(x) -> float | None:
+    """A median error for JSON: None where most answers did not decode."""
+    return None if x is None or x != x else round(float(x), 4)
+
+
 def first_examples(evals, hit) -> int | None:
     """Examples at the first evaluation where ``hit`` (a boolean Series) holds, or None."""
     return int(evals.loc[hit, "examples"].iloc[0]) if hit.any() else None
@@ -50,9 +55,9 @@ def main():
         acc, med = evals["acc@5%"], evals["median_error"]
         result[name] = {"examples_to_acc": first_examples(evals, acc >= args.target),
                         "examples_to_median_error": first_examples(evals, med <= args.median_target),
-                        "final_acc@5%": float(acc.iloc[-1]), "final_median_error": float(med.iloc[-1]),
+                        "final_acc@5%": float(acc.iloc[-1]), "final_median_error": rounded(med.iloc[-1]),
                         "train_time_s": round(trainer.train_time),
-                        "curve": [[int(e), round(float(a), 4), round(float(m), 4)]
+                        "curve": [[int(e), round(float(a), 4), rounded(m)]
                                   for e, a, m in zip(evals["examples"], acc, med)]}
     print(json.dumps(result))
 
