@@ -88,6 +88,8 @@ def test_the_number_head_round_trip_verifies_the_true_answer_and_records_it(head
 
     summary, _ = score_matrices(Off(), pipe, batches, torch.device("cpu"))
     assert summary["acc@5%"] == 0.0 and summary["median_error"] == pytest.approx(0.1, rel=1e-4)
+    diverged = pipe.written(np.array([[[np.inf], [np.nan], [1e300]]]))  # shown, not an exception
+    assert pipe.decode_text(diverged)[0].shape == (3, 1)
 
 
 @pytest.mark.parametrize("loss", ["smooth_l1", "mse"])

@@ -115,7 +115,7 @@ class MatrixPipeline:
     def loss(self, forward, arrays, device) -> LossTerms:
         """Teacher-forced cross-entropy over the target tokens (arrays: numpy or, pinned, torch); with the number
         head, optim.loss over the scaled numbers (a sequence is 'right' when every number is within 0.5% of
-        model.number_scale)."""
+        the head's scale)."""
         src, tgt, *source = (torch.as_tensor(x).to(device, non_blocking=True) for x in arrays)
         if self.numbers:
             if self.check:
@@ -202,7 +202,10 @@ class MatrixPipeline:
         """A number head's predicted matrices (n, r, c) as the token text the output encoding writes (what records
         and the report show; the check reads the numbers themselves)."""
         n, r, c = predictions.shape
-        body, lengths = self.codec_out.from_local(self.enc_out.encode(predictions.reshape(n, -1)), r, c)
+        # what no encoding can write (a diverged head's inf, NaN or 1e300) is shown as 0 or the largest number
+        shown = np.clip(np.nan_to_num(predictions.reshape(n, -1), posinf=9e99, neginf=-9e99), -9e99, 9e99)
+        with np.errstate(invalid="ignore"):  # FP15 writes NaN past its range
+            body, lengths = self.codec_out.from_local(self.enc_out.encode(shown), r, c)
         return [" ".join(self.vocab.strings(row[:k])) for row, k in zip(body, lengths)]
 
 
