@@ -89,7 +89,7 @@ class Seq2Seq(nn.Module):
     LAWT's model reads and writes tokens. ``cfg.reader = "rows"`` reads the input as (B, R, C) numbers instead,
     one encoder token per row (:class:`RowReader`); ``cfg.head = "numbers"`` writes the answer as numbers: one
     learned query per output number goes through the decoder's blocks (no causal mask, no tokens) and a linear
-    head gives its value, so ``forward(src, n_out=K)`` returns (B, K) numbers (divided by model.number_scale).
+    head gives its value, so ``forward(src, n_out=K)`` returns (B, K) numbers (divided by model.head_scale).
 
     Parameters
     ----------
