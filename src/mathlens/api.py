@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import analysis, distributed, lock
 from .analysis.base import Result, save_result
-from .config import apply_overrides, config_from_dict, resolve
+from .config import resolve, resumed
 from .errors import UserError
 from .families import family_of
 from .io import write_text
@@ -26,23 +26,6 @@ from .report.figures import save_figures
 from .report.html import write_report
 from .run import Run
 from .rundir import ANALYSIS, CONFIG, IMPORTED
-
-RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
-                     "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
-                     "train.overlap", "train.compile", "train.max_seconds", "train.on_nan", "train.nan_patience",
-                     "train.wandb", "train.wandb_project", "train.wandb_name", "train.wandb_mode",
-                     "description"}
-
-
-def _flat(d: dict, prefix="") -> dict:
-    """{'train': {'lr': 1}} -> {'train.lr': 1}"""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def prepare_run(target: str, overrides: list[str], out: str | None):
@@ -55,15 +38,7 @@ def prepare_run(target: str, overrides: list[str], out: str | None):
                         f"weights start a new run: mathlens train PRESET --from {target}")
     if (Path(target) / CONFIG).exists():
         run = Run(target)
-        old = run.cfg.to_dict()
-        cfg = config_from_dict(apply_overrides(old, overrides))
-        before = _flat(old)
-        changed = {k for k, v in _flat(cfg.to_dict()).items() if before.get(k) != v}
-        if changed - RESUME_MAY_CHANGE:
-            bad = sorted(changed - RESUME_MAY_CHANGE)[0]
-            raise UserError(f"--set {bad}: cannot change an existing run's {bad}; "
-                            f"only {', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
-        return cfg, run.path, True
+        return resumed(run.cfg, overrides), run.path, True
     if out is None and ("/" in target or target.startswith(".")) and Path(target).exists():
         raise UserError(f"{target}: not a run directory (no {CONFIG}) and not a preset")
     cfg = resolve(target, overrides)

@@ -302,6 +302,39 @@ def _validate_number_io(task, cfg: RunConfig) -> None:
                         "check"))
 
 
+# What a resumed run may change (--set on `mathlens train RUN`): how long and how it runs, never what it learns
+RESUME_MAY_CHANGE = {"train.max_examples", "train.eval_every", "train.log_every", "train.threads", "train.device",
+                     "train.max_steps", "train.stop_acc", "train.stop_patience", "train.measure_every",
+                     "train.overlap", "train.compile", "train.max_seconds", "train.on_nan", "train.nan_patience",
+                     "train.wandb", "train.wandb_project", "train.wandb_name", "train.wandb_mode",
+                     "description"}
+
+
+def resumed(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """A run's config with the ``--set`` overrides of a resume applied, or one line naming the first key that
+    may not change (:data:`RESUME_MAY_CHANGE`)."""
+    old = cfg.to_dict()
+    new = config_from_dict(apply_overrides(old, overrides))
+    before = _flat(old)
+    changed = {k for k, v in _flat(new.to_dict()).items() if before.get(k) != v}
+    if changed - RESUME_MAY_CHANGE:
+        bad = sorted(changed - RESUME_MAY_CHANGE)[0]
+        raise UserError(f"--set {bad}: cannot change an existing run's {bad}; "
+                        f"only {', '.join(sorted(RESUME_MAY_CHANGE))} may change on resume")
+    return new
+
+
+def _flat(d: dict, prefix="") -> dict:
+    """{'train': {'lr': 1}} -> {'train.lr': 1}"""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def config_from_dict(data: dict) -> RunConfig:
     cfg = build_dataclass(RunConfig, data)
     _validate_run(cfg)
