@@ -6,7 +6,7 @@ import pytest
 
 from mathlens import config
 from mathlens.cli import main
-from mathlens.config import apply_overrides, config_from_dict, load_preset, preset_names, resolve
+from mathlens.config import apply_overrides, config_from_dict, load_preset, preset_names, resolve, resumed
 from mathlens.errors import UserError
 
 
@@ -47,6 +47,15 @@ def test_a_preset_starts_from_its_base_and_states_what_differs(tmp_path, monkeyp
     assert main(["presets", "--show", "child"]) == 0
     shown = config.tomllib.loads(capsys.readouterr().out)  # every setting, as a run's config.toml holds it
     assert config_from_dict(shown) == cfg and shown["train"]["batch_size"] == 64 and "base" not in shown
+
+
+def test_a_resume_may_change_how_long_a_run_trains_not_what_it_learns():
+    cfg = resolve("quickstart")
+    assert resumed(cfg, ["train.max_examples=72000", "train.threads=1"]).train.max_examples == 72000
+    with pytest.raises(UserError, match=r"--set optim.lr: cannot change an existing run's optim.lr; only "):
+        resumed(cfg, ["optim.lr=1e-2"])
+    with pytest.raises(UserError, match=r"--set task.rows: cannot change"):
+        resumed(cfg, ["task.rows=4"])
 
 
 def test_overrides_are_typed():
