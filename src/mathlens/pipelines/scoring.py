@@ -47,10 +47,11 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
     world-th problem and the summary is over all of them (records then hold this rank's problems only).
     """
     task, vocab = pipe.task, pipe.vocab
-    if getattr(pipe, "numbers", False) and beam > 1:
+    numbers = pipe.numbers  # a number head writes numbers: nothing to decode, no beam, no grammar
+    if numbers and beam > 1:
         raise UserError("--beam: a number head (model.head = \"numbers\") writes its numbers at once; there is "
                         "no search to widen (use --beam 1)")
-    if getattr(pipe, "numbers", False) and constrained:
+    if numbers and constrained:
         raise UserError("--constrained: a number head (model.head = \"numbers\") writes numbers, not tokens; "
                         "there is no grammar to follow")
     grammar = MatrixGrammar(vocab, pipe.enc_out, device) if constrained else None
@@ -61,10 +62,10 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
         if not len(next(iter(problems.values()))):
             continue
         src, tgt, *source = pipe.encode(problems)
-        source = source[:-2] if getattr(pipe, "check", False) else source  # the check loss's input and shape
+        source = source[:-2] if pipe.check else source  # the check loss's input and shape
         src_t = torch.from_numpy(src).to(device)
         source = tuple(torch.from_numpy(x).to(device) for x in source)
-        if getattr(pipe, "numbers", False):  # the number head: the numbers themselves, nothing to decode
+        if numbers:
             with torch.inference_mode(), autocast():
                 values = model(src_t, None, *source, n_out=tgt.shape[1]).float().cpu().numpy()
             n, k = len(src), 1
@@ -103,9 +104,9 @@ def score_matrices(model, pipe, batches: list, device, autocast=contextlib.nullc
             if beam > 1:
                 frame["any_beam_error"] = any_err
             frame["reason"] = [REASONS[r] for r in reason]
-            frame["head"] = "numbers" if getattr(pipe, "numbers", False) else "tokens"  # which head wrote it
+            frame["head"] = "numbers" if numbers else "tokens"  # which head wrote it
             frame["prediction"] = written
-            frame["target"] = (pipe.written(task.target_matrix(problems)) if getattr(pipe, "numbers", False) else
+            frame["target"] = (pipe.written(task.target_matrix(problems)) if numbers else
                                [" ".join(vocab.strings(_until_eos(t[1:], vocab.eos_id))) for t in tgt])
             rows.append(frame)
     model.train(was_training)
