@@ -64,9 +64,10 @@ class ModelConfig:
     head: str = opt("tokens", "seq2seq: how the answer is written: tokens (LAWT: a decoder writing encoding.output) "
                               "or numbers (a number head: one learned query per output number through dec_layers "
                               "blocks, then a linear regression of number / model.head_scale; optim.loss "
-                              "smooth_l1 or mse)", choices=["tokens", "numbers"])
-    number_scale: float = opt(10.0, "reader rows, head numbers: numbers are divided by it on the way in and "
-                                    "multiplied on the way out (LAWT's entries, |x| <= 10, then lie in [-1, 1])",
+                              "smooth_l1, mse or check)", choices=["tokens", "numbers"])
+    number_scale: float = opt(10.0, "reader rows: the entries are divided by it on the way in (LAWT's entries, "
+                                    "|x| <= 10, then lie in [-1, 1]); head numbers: the head's numbers are "
+                                    "multiplied by it, unless model.head_scale says otherwise",
                               min=1e-12)
     head_scale: float = opt(0.0, "head numbers: the head's numbers are multiplied by it instead (0: number_scale; "
                                  "answers much larger than the entries, as products', want a larger one)", min=0.0)
